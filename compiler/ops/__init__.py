@@ -1,0 +1,5 @@
+"""The op registry, populated by importing each op family."""
+from compiler.ops import activation, elementwise, nn, norm, pool, reduce, shape  # noqa: F401
+from compiler.ops.registry import Attr, OpDef, all_ops, get_op, register_op
+
+__all__ = ["Attr", "OpDef", "all_ops", "get_op", "register_op"]

@@ -1,0 +1,38 @@
+"""Elementwise unary ops: activations and math functions."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
+
+
+def _unary(name: str, fn, doc: str, **attrs: Attr) -> None:
+    names = list(attrs)
+    register_op(OpDef(
+        name=name, inputs=("x",), category="activation", attrs=dict(attrs),
+        torch_call=lambda i, a: (fn, (i[0],), {k: a[k] for k in names}),
+        infer_fn=same_as_first, doc=doc))
+
+
+_unary("relu", torch.relu, "max(x, 0)")
+_unary("sigmoid", torch.sigmoid, "1 / (1 + exp(-x))")
+_unary("tanh", torch.tanh, "hyperbolic tangent")
+_unary("silu", F.silu, "x * sigmoid(x) (Swish)")
+_unary("hardswish", F.hardswish, "x * relu6(x + 3) / 6")
+_unary("hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6")
+_unary("exp", torch.exp, "e ** x")
+_unary("log", torch.log, "natural logarithm")
+_unary("sqrt", torch.sqrt, "square root")
+_unary("rsqrt", torch.rsqrt, "1 / sqrt(x)")
+_unary("neg", torch.neg, "-x")
+_unary("abs", torch.abs, "|x|")
+_unary("erf", torch.erf, "Gauss error function")
+_unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation)",
+       approximate=Attr("str", "none", choices=("none", "tanh")))
+_unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",
+       negative_slope=Attr("float", 0.01))
+_unary("clip", torch.clamp, "clamp(x, min, max); ReLU6 is clip{min=0, max=6}",
+       min=Attr("float?", None), max=Attr("float?", None))
+_unary("softmax", torch.softmax, "softmax along dim", dim=Attr("int"))
+_unary("log_softmax", torch.log_softmax, "log of softmax along dim", dim=Attr("int"))

@@ -1,0 +1,37 @@
+"""Elementwise binary ops with numpy broadcasting and torch type promotion."""
+from __future__ import annotations
+
+import torch
+
+from compiler.ir import TensorType
+from compiler.ops.registry import Attr, OpDef, register_op
+
+
+def _broadcast_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    from compiler.errors import IRError
+    a, b = ins
+    try:
+        shape = tuple(torch.broadcast_shapes(a.shape, b.shape))
+    except RuntimeError:
+        raise IRError(f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast") from None
+    dtype = torch.result_type(torch.empty(a.shape, dtype=a.dtype, device="meta"),
+                              torch.empty(b.shape, dtype=b.dtype, device="meta"))
+    return [TensorType(shape, dtype)]
+
+
+def _binary(name: str, fn, doc: str, **attrs: Attr) -> None:
+    names = list(attrs)
+    register_op(OpDef(
+        name=name, inputs=("a", "b"), category="elementwise", attrs=dict(attrs),
+        torch_call=lambda i, a: (fn, (i[0], i[1]), {k: a[k] for k in names}),
+        infer_fn=None if attrs else _broadcast_infer, doc=doc))
+
+
+_binary("add", torch.add, "a + b")
+_binary("sub", torch.sub, "a - b")
+_binary("mul", torch.mul, "a * b")
+_binary("div", torch.div, "a / b (rounding_mode trunc or floor for integer-style division)",
+        rounding_mode=Attr("str?", None, choices=(None, "trunc", "floor")))
+_binary("pow", torch.pow, "a ** b")
+_binary("maximum", torch.maximum, "elementwise max(a, b)")
+_binary("minimum", torch.minimum, "elementwise min(a, b)")

@@ -1,0 +1,31 @@
+"""Normalization ops (inference form: statistics are inputs, never updated)."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from compiler.ops.nn import optional
+from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
+
+register_op(OpDef(
+    name="batch_norm", inputs=("x", "mean", "var", "weight?", "bias?"), category="norm",
+    attrs={"eps": Attr("float", 1e-5)},
+    torch_call=lambda i, a: (F.batch_norm, (i[0], i[1], i[2], optional(i, 3), optional(i, 4)),
+                             {"training": False, "momentum": 0.0, "eps": a["eps"]}),
+    infer_fn=same_as_first,
+    doc="Inference BatchNorm over dim 1 with running statistics."))
+
+register_op(OpDef(
+    name="layer_norm", inputs=("x", "weight?", "bias?"), category="norm",
+    attrs={"normalized_shape": Attr("ints"), "eps": Attr("float", 1e-5)},
+    torch_call=lambda i, a: (F.layer_norm, (i[0], a["normalized_shape"], optional(i, 1),
+                                            optional(i, 2), a["eps"]), {}),
+    infer_fn=same_as_first,
+    doc="LayerNorm over the trailing normalized_shape dims."))
+
+register_op(OpDef(
+    name="group_norm", inputs=("x", "weight?", "bias?"), category="norm",
+    attrs={"num_groups": Attr("int"), "eps": Attr("float", 1e-5)},
+    torch_call=lambda i, a: (F.group_norm, (i[0], a["num_groups"], optional(i, 1), optional(i, 2),
+                                            a["eps"]), {}),
+    infer_fn=same_as_first,
+    doc="GroupNorm: channels (dim 1) split into num_groups groups."))

@@ -1,0 +1,160 @@
+"""The op registry: one entry per op is the single source of truth for it.
+
+An `OpDef` holds the attribute schema, the input signature, the torch reference (as one torch
+call, so the interpreter runs it and the PyTorch backend emits it verbatim), shape inference
+(by default the reference run on meta tensors) and the MAC count. Frontends map into these ops,
+backends lower from them, the verifier checks against them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from compiler.errors import IRError
+from compiler.ir import TensorType
+
+REQUIRED = object()
+
+TorchCall = tuple[Callable[..., Any] | str, tuple, dict]
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute: its kind (int, float, bool, str, ints, floats, dtype, float?), default, choices."""
+
+    kind: str
+    default: Any = REQUIRED
+    choices: tuple = ()
+    doc: str = ""
+
+    def check(self, op: str, name: str, value: Any) -> Any:
+        ok, value = _coerce(self.kind, value)
+        if not ok:
+            raise IRError(f"op '{op}': attribute '{name}' expects {self.kind}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise IRError(f"op '{op}': attribute '{name}' must be one of {list(self.choices)}, got {value!r}")
+        return value
+
+
+def _coerce(kind: str, value: Any) -> tuple[bool, Any]:
+    if kind.endswith("?"):
+        return (True, None) if value is None else _coerce(kind[:-1], value)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool), float(value) if isinstance(value, (int, float)) else value
+    if kind == "bool":
+        return isinstance(value, bool), value
+    if kind == "str":
+        return isinstance(value, str), value
+    if kind in ("ints", "floats"):
+        scalar = "int" if kind == "ints" else "float"
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [_coerce(scalar, v) for v in value]
+        return all(ok for ok, _ in items), tuple(v for _, v in items)
+    if kind == "dtype":
+        return isinstance(value, torch.dtype), value
+    raise ValueError(f"unknown attribute kind {kind}")
+
+
+def _zero_macs(inputs: list[TensorType | None], outputs: list[TensorType], attrs: dict) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything nnforge knows about one op."""
+
+    name: str
+    inputs: tuple[str, ...]
+    torch_call: Callable[[list, dict], TorchCall]
+    attrs: dict[str, Attr] = field(default_factory=dict)
+    infer_fn: Callable[[list[TensorType | None], dict], list[TensorType]] | None = None
+    macs_fn: Callable[[list[TensorType | None], list[TensorType], dict], int] = _zero_macs
+    num_outputs: Callable[[dict], int] | None = None
+    category: str = "misc"
+    doc: str = ""
+
+    # ---- signature --------------------------------------------------------------------
+    @property
+    def variadic(self) -> bool:
+        return bool(self.inputs) and self.inputs[0].startswith("*")
+
+    def arity(self) -> tuple[int, int | None]:
+        """(min, max) number of inputs; max is None for variadic ops."""
+        if self.variadic:
+            return 1, None
+        required = sum(1 for name in self.inputs if not name.endswith("?"))
+        return required, len(self.inputs)
+
+    def complete_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Validate attributes against the schema and fill in defaults."""
+        unknown = set(attrs) - set(self.attrs)
+        if unknown:
+            raise IRError(f"op '{self.name}' has no attribute(s) {sorted(unknown)}; "
+                          f"known: {sorted(self.attrs)}")
+        out = {}
+        for name, spec in self.attrs.items():
+            if name in attrs:
+                out[name] = spec.check(self.name, name, attrs[name])
+            elif spec.default is REQUIRED:
+                raise IRError(f"op '{self.name}' needs attribute '{name}' ({spec.kind})")
+            else:
+                out[name] = spec.default
+        return out
+
+    # ---- semantics --------------------------------------------------------------------
+    def run(self, inputs: Sequence[torch.Tensor | None], attrs: dict) -> list[torch.Tensor]:
+        """Execute the torch reference implementation."""
+        fn, args, kwargs = self.torch_call(list(inputs), attrs)
+        result = getattr(args[0], fn)(*args[1:], **kwargs) if isinstance(fn, str) else fn(*args, **kwargs)
+        return list(result) if isinstance(result, (tuple, list)) else [result]
+
+    def infer(self, inputs: list[TensorType | None], attrs: dict) -> list[TensorType]:
+        """Output types from input types: the op's own rule, or its reference run on meta tensors."""
+        if self.infer_fn is not None:
+            return self.infer_fn(inputs, attrs)
+        metas = [None if t is None else torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
+        try:
+            results = self.run(metas, attrs)
+        except Exception as exc:  # the reference rejected these shapes
+            shapes = ", ".join("None" if t is None else f"{list(t.shape)}" for t in inputs)
+            raise IRError(f"op '{self.name}' cannot take inputs of shape {shapes}: {exc}") from None
+        return [TensorType.of(r) for r in results]
+
+    def macs(self, inputs: list[TensorType | None], outputs: list[TensorType], attrs: dict) -> int:
+        return int(self.macs_fn(inputs, outputs, attrs))
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def register_op(opdef: OpDef) -> OpDef:
+    if opdef.name in _REGISTRY:
+        raise ValueError(f"op '{opdef.name}' registered twice")
+    _REGISTRY[opdef.name] = opdef
+    return opdef
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise IRError(f"unknown op '{name}'") from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    return dict(_REGISTRY)
+
+
+# ---- shared helpers for op definitions -------------------------------------------------
+def same_as_first(inputs: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    return [inputs[0]]
+
+
+def prod(xs: Sequence[int]) -> int:
+    return math.prod(xs)

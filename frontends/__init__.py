@@ -1,0 +1,1 @@
+"""Plugin package: importing it registers its members."""

@@ -156,9 +156,9 @@ class Graph:
         node = Node(op, list(inputs), attrs, self.unique_name(name or op), source)
         if out_types is None:
             out_types = opdef.infer([v.type if v is not None else None for v in node.inputs], attrs)
-        for i, t in enumerate(out_types):
-            out_name = node.name if len(out_types) == 1 else f"{node.name}.{i}"
-            node.outputs.append(Value(self.unique_name(out_name), t, producer=node))
+        for i, t in enumerate(out_types):  # a single result shares the node's name
+            out_name = node.name if len(out_types) == 1 else self.unique_name(f"{node.name}.{i}")
+            node.outputs.append(Value(out_name, t, producer=node))
         for v in node.inputs:
             if v is not None and node not in v.users:
                 v.users.append(node)
@@ -210,6 +210,7 @@ class Graph:
                 new.users.append(user)
         old.users = []
         self.outputs = [new if v is old else v for v in self.outputs]
+        self._sorted = False
 
     def set_input(self, node: Node, index: int, value: Value | None) -> None:
         old = node.inputs[index]
@@ -218,6 +219,7 @@ class Graph:
             old.users = [u for u in old.users if u is not node]
         if value is not None and node not in value.users:
             value.users.append(node)
+        self._sorted = False
 
     def erase_node(self, node: Node) -> None:
         """Remove a node whose outputs are unused."""

@@ -17,6 +17,7 @@ def verify(graph: Graph) -> None:
     """Raise VerificationError listing every broken invariant."""
     problems: list[str] = []
     try:
+        graph.toposort()
         nodes = graph.nodes
     except ValueError as exc:  # cycle
         raise VerificationError(f"graph '{graph.name}' is not acyclic: {exc}") from None

@@ -1,0 +1,82 @@
+"""Rich tables and progress for the CLI (kept apart from the command logic)."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import typing
+from typing import Iterator
+
+from rich.console import Console
+from rich.table import Table
+
+from compiler.ir import Graph
+from compiler.metrics import node_macs, node_params
+from compiler.options import format_value, option_fields, type_name
+from compiler.printer import format_type
+from compiler.report import Report
+
+
+def human(n: float) -> str:
+    for unit in ("", "K", "M", "G", "T"):
+        if abs(n) < 1000:
+            return f"{n:.4g}{unit}"
+        n /= 1000
+    return f"{n:.4g}P"
+
+
+@contextlib.contextmanager
+def progress(console: Console) -> Iterator:
+    """A spinner naming the running stage; yields the manager's on_pass callback."""
+    with console.status("importing model...") as status:
+        def on_pass(index: int, p) -> None:
+            status.update(f"pass {index + 1}: {p}")
+        yield on_pass
+
+
+def print_report(console: Console, report: Report) -> None:
+    table = Table(title="passes", title_justify="left")
+    for col in ("pass", "seconds", "verify s", "nodes", "params", "MACs", "max abs diff", "stats"):
+        table.add_column(col, justify="left" if col in ("pass", "stats") else "right")
+    for p in report.passes:
+        diff = "" if p.max_abs_diff is None else f"{p.max_abs_diff:.2e}"
+        stats = ", ".join(f"{k}={v}" for k, v in p.stats.items())
+        table.add_row(p.name, f"{p.seconds:.3f}", f"{p.verify_seconds:.3f}",
+                      f"{p.nodes_before}->{p.nodes_after}", f"{human(p.params_before)}->{human(p.params_after)}",
+                      f"{human(p.macs_before)}->{human(p.macs_after)}", diff, stats)
+    console.print(table)
+    for row in report.artifacts:
+        diff = f", max abs diff vs IR {row['max_abs_diff']:.2e}" if "max_abs_diff" in row else ""
+        where = row["output"] or "(in memory)"
+        console.print(f"[bold]{row['target']}[/] -> {where} in {row['seconds']:.3f} s{diff}")
+    secs = ", ".join(f"{k} {v:.3f} s" for k, v in report.seconds.items())
+    console.print(f"time: {secs}")
+
+
+def print_layers(console: Console, graph: Graph) -> None:
+    table = Table(title=f"graph {graph.name}", title_justify="left")
+    for col in ("node", "op", "output", "params", "MACs", "source"):
+        table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
+    total_params = total_macs = 0
+    for node in graph.nodes:
+        params, macs = node_params(node), node_macs(node)
+        total_params += params
+        total_macs += macs
+        out = ", ".join(format_type(v.type) for v in node.outputs)
+        table.add_row(node.name, node.op, out, f"{params:,}" if params else "", f"{macs:,}" if macs else "",
+                      node.source)
+    table.add_section()
+    table.add_row("total", f"{len(graph)} nodes", "", f"{total_params:,}", f"{total_macs:,}", "")
+    console.print(table)
+    console.print(f"inputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.inputs))
+    console.print(f"outputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.outputs))
+
+
+def print_passes(console: Console) -> None:
+    from compiler.passes import all_passes
+
+    for name, cls in all_passes().items():
+        console.print(f"[bold]{name}[/]  {'exact' if cls.exact else 'lossy'}")
+        console.print(f"    {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        for option, (field, tp) in option_fields(cls).items():
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            console.print(f"    {option}: {type_name(tp)} = {format_value(default)}", highlight=False)

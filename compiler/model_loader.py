@@ -1,0 +1,92 @@
+"""Resolving the CLI's MODEL argument: `file.py:callable`, `package.module:callable`, or a file
+that a frontend reads directly (`model.onnx`)."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from compiler.errors import UserInputError
+
+MODEL_FILE_SUFFIXES = (".onnx",)
+
+
+@dataclass
+class LoadedModel:
+    model: Any                                  # an nn.Module or a model file path
+    example_inputs: tuple[torch.Tensor, ...] | None
+    name: str
+
+
+def load_model(spec: str) -> LoadedModel:
+    """Load the model a CLI user named, with one clear error for each way it can go wrong."""
+    path = Path(spec)
+    if path.suffix in MODEL_FILE_SUFFIXES:
+        if not path.is_file():
+            raise UserInputError(f"model file not found: {spec}", hint="check the path")
+        return LoadedModel(path, None, path.stem)
+    if ":" not in spec:
+        raise UserInputError(f"cannot tell how to load model '{spec}'",
+                             hint="name a callable as path/to/file.py:make_model or "
+                                  "package.module:make_model, or give a .onnx file")
+    where, _, attr = spec.rpartition(":")
+    factory = getattr(_import(where), attr, None) if attr else None
+    if factory is None:
+        raise UserInputError(f"'{where}' has no attribute '{attr}'", hint="name the function that builds the model")
+    made = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
+    return _unpack(made, spec, attr)
+
+
+def _import(where: str):
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise UserInputError(f"model file not found: {where}", hint="check the path")
+        module_name = f"_nnforge_user_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.parent.resolve()))
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise UserInputError(f"could not load {where}: {type(exc).__name__}: {exc}",
+                                 hint="run the file with python to see the full error") from exc
+        finally:
+            sys.path.remove(str(path.parent.resolve()))
+        return module
+    try:
+        return importlib.import_module(where)
+    except Exception as exc:
+        raise UserInputError(f"could not import module '{where}': {type(exc).__name__}: {exc}",
+                             hint="is the package installed or on PYTHONPATH?") from exc
+
+
+def _unpack(made: Any, spec: str, name: str) -> LoadedModel:
+    inputs = None
+    if isinstance(made, tuple) and len(made) == 2:
+        made, inputs = made
+        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        if not all(isinstance(t, torch.Tensor) for t in inputs):
+            raise UserInputError(f"'{spec}' returned example inputs that are not tensors",
+                                 hint="return (module, (tensor, ...))")
+    if not isinstance(made, torch.nn.Module):
+        raise UserInputError(f"'{spec}' returned a {type(made).__name__}, not a torch.nn.Module",
+                             hint="return an nn.Module, or a tuple (module, example_inputs)")
+    return LoadedModel(made.eval(), inputs, name)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`1x3x224x224` -> (1, 3, 224, 224)."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if not dims or any(d <= 0 for d in dims):
+        raise UserInputError(f"bad input shape '{text}'", hint="write dims as positive integers joined by x, "
+                                                               "e.g. 1x3x224x224")
+    return dims

@@ -24,4 +24,4 @@ bench: install
 	$(PYTHON) bench/compile_speed.py
 
 docs: install
-	$(PYTHON) docs/generate_pass_reference.py
+	$(PYTHON) docs/generate_reference.py

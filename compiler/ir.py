@@ -213,6 +213,8 @@ class Graph:
         self._sorted = False
 
     def set_input(self, node: Node, index: int, value: Value | None) -> None:
+        """Point input `index` of `node` at `value`; absent optional inputs are filled with None."""
+        node.inputs.extend([None] * (index + 1 - len(node.inputs)))
         old = node.inputs[index]
         node.inputs[index] = value
         if old is not None and old not in node.inputs:

@@ -35,21 +35,23 @@ def progress(console: Console) -> Iterator:
 
 def print_report(console: Console, report: Report) -> None:
     table = Table(title="passes", title_justify="left")
-    for col in ("pass", "seconds", "verify s", "nodes", "params", "MACs", "max abs diff", "stats"):
-        table.add_column(col, justify="left" if col in ("pass", "stats") else "right")
+    for col in ("pass", "seconds", "verify s", "nodes", "params", "MACs", "max abs diff"):
+        table.add_column(col, justify="left" if col == "pass" else "right", no_wrap=True)
     for p in report.passes:
         diff = "" if p.max_abs_diff is None else f"{p.max_abs_diff:.2e}"
-        stats = ", ".join(f"{k}={v}" for k, v in p.stats.items())
         table.add_row(p.name, f"{p.seconds:.3f}", f"{p.verify_seconds:.3f}",
                       f"{p.nodes_before}->{p.nodes_after}", f"{human(p.params_before)}->{human(p.params_after)}",
-                      f"{human(p.macs_before)}->{human(p.macs_after)}", diff, stats)
+                      f"{human(p.macs_before)}->{human(p.macs_after)}", diff)
     console.print(table)
+    for p in report.passes:
+        if p.stats:
+            console.print(f"{p.name}: " + ", ".join(f"{k}={v}" for k, v in p.stats.items()), highlight=False)
     for row in report.artifacts:
         diff = f", max abs diff vs IR {row['max_abs_diff']:.2e}" if "max_abs_diff" in row else ""
         where = row["output"] or "(in memory)"
-        console.print(f"[bold]{row['target']}[/] -> {where} in {row['seconds']:.3f} s{diff}")
+        console.print(f"[bold]{row['target']}[/] -> {where} in {row['seconds']:.3f} s{diff}", highlight=False)
     secs = ", ".join(f"{k} {v:.3f} s" for k, v in report.seconds.items())
-    console.print(f"time: {secs}")
+    console.print(f"time: {secs}", highlight=False)
 
 
 def print_layers(console: Console, graph: Graph) -> None:

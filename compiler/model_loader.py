@@ -38,7 +38,13 @@ def load_model(spec: str) -> LoadedModel:
     factory = getattr(_import(where), attr, None) if attr else None
     if factory is None:
         raise UserInputError(f"'{where}' has no attribute '{attr}'", hint="name the function that builds the model")
-    made = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
+    if isinstance(factory, torch.nn.Module) or not callable(factory):
+        return _unpack(factory, spec, attr)
+    try:
+        made = factory()
+    except Exception as exc:
+        raise UserInputError(f"'{spec}' raised {type(exc).__name__}: {exc}",
+                             hint="call it in Python to see the full error, or use --debug") from exc
     return _unpack(made, spec, attr)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import typing
 from typing import Iterator
 
 from rich.console import Console
@@ -69,8 +68,8 @@ def print_layers(console: Console, graph: Graph) -> None:
     table.add_section()
     table.add_row("total", f"{len(graph)} nodes", "", f"{total_params:,}", f"{total_macs:,}", "")
     console.print(table)
-    console.print(f"inputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.inputs))
-    console.print(f"outputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.outputs))
+    console.print("inputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.inputs))
+    console.print("outputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.outputs))
 
 
 def print_passes(console: Console) -> None:

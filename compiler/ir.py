@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import torch
@@ -62,6 +62,10 @@ class Value(Annotated):
     @property
     def dtype(self) -> torch.dtype:
         return self.type.dtype
+
+    @property
+    def rank(self) -> int:
+        return self.type.rank
 
     @property
     def is_constant(self) -> bool:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, UnexpectedInput
+from lark import Lark, Transformer, UnexpectedInput
 
 from compiler import options
 from compiler.backend import Backend, get_backend

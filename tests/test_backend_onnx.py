@@ -1,6 +1,6 @@
 """The ONNX backend: IR -> ModelProto, checked by onnx.checker, run in onnxruntime.
 
-Every op case of the shared catalogue (tests/test_backend_pytorch.py) is exported at the lowest
+Every op case of the shared catalogue (tests/op_cases.py) is exported at the lowest
 and highest supported opsets and compared with the IR interpreter (rtol 1e-4, atol 1e-5).
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from compiler.errors import BackendError, PipelineError
 from compiler.interpreter import interpret
 from compiler.ir import Graph, TensorType
 from compiler.ops import all_ops
-from tests.test_backend_pytorch import OP_CASES, OpCase, W, conv_attrs, randn, small_cnn
+from tests.op_cases import OP_CASES, OpCase, W, conv_attrs, randn
+from tests.test_backend_pytorch import small_cnn
 from tests.zoo import NAMES as ZOO_NAMES, build
 
 RTOL, ATOL = 1e-4, 1e-5

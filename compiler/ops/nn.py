@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
-from compiler.ops.registry import Attr, OpDef, prod, register_op
+from compiler.ops.registry import Attr, OpDef, prod, raise_shape, register_op
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
 _CONV_T = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)
@@ -15,6 +15,67 @@ def optional(inputs: list, index: int):
     return inputs[index] if index < len(inputs) else None
 
 
+def _conv_check(op: str, ins: list[TensorType | None], a: dict, in_channels: int) -> None:
+    x, w, b = ins[0], ins[1], optional(ins, 2)
+    k = len(a["stride"])
+    if x.rank not in (k + 1, k + 2) or w.rank != k + 2:
+        raise_shape(op, ins, f"expected a {k + 2}-d input and weight")
+    if x.shape[-k - 1] != in_channels:
+        raise_shape(op, ins, f"input has {x.shape[-k - 1]} channels, the weight expects {in_channels}")
+    if b is not None and b.shape != (w.shape[0] if op == "conv" else w.shape[1] * a["groups"],):
+        raise_shape(op, ins, "bias does not match the output channels")
+
+
+def _conv_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+    x, w = ins[0], ins[1]
+    k = len(a["stride"])
+    _conv_check("conv", ins, a, w.shape[1] * a["groups"])
+    spatial = []
+    for i in range(k):
+        size = (x.shape[-k + i] + 2 * a["padding"][i] - a["dilation"][i] * (w.shape[2 + i] - 1) - 1) \
+            // a["stride"][i] + 1
+        if size <= 0:
+            raise_shape("conv", ins, "the kernel is larger than the padded input")
+        spatial.append(size)
+    if w.shape[0] % a["groups"]:
+        raise_shape("conv", ins, "output channels are not divisible by groups")
+    return [TensorType(x.shape[:-k - 1] + (w.shape[0],) + tuple(spatial), x.dtype)]
+
+
+def _conv_transpose_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+    x, w = ins[0], ins[1]
+    k = len(a["stride"])
+    _conv_check("conv_transpose", ins, a, w.shape[0])
+    spatial = tuple((x.shape[-k + i] - 1) * a["stride"][i] - 2 * a["padding"][i]
+                    + a["dilation"][i] * (w.shape[2 + i] - 1) + a["output_padding"][i] + 1 for i in range(k))
+    return [TensorType(x.shape[:-k - 1] + (w.shape[1] * a["groups"],) + spatial, x.dtype)]
+
+
+def _matmul_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+    x, y = ins
+    if x.rank == 0 or y.rank == 0:
+        raise_shape("matmul", ins, "scalars cannot be multiplied as matrices")
+    xs = (1,) + x.shape if x.rank == 1 else x.shape
+    ys = y.shape + (1,) if y.rank == 1 else y.shape
+    if xs[-1] != ys[-2]:
+        raise_shape("matmul", ins, f"inner dims {xs[-1]} and {ys[-2]} differ")
+    try:
+        batch = tuple(torch.broadcast_shapes(xs[:-2], ys[:-2]))
+    except RuntimeError:
+        raise_shape("matmul", ins, "batch dims do not broadcast")
+    shape = batch + ((xs[-2],) if x.rank > 1 else ()) + ((ys[-1],) if y.rank > 1 else ())
+    if x.dtype != y.dtype:
+        raise_shape("matmul", ins, f"dtypes {x.dtype} and {y.dtype} differ")
+    return [TensorType(shape, x.dtype)]
+
+
+def _embedding_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+    ids, w = ins
+    if ids.dtype not in (torch.int64, torch.int32) or w.rank != 2:
+        raise_shape("embedding", ins, "needs integer indices and a 2-d weight")
+    return [TensorType(ids.shape + (w.shape[1],), w.dtype)]
+
+
 register_op(OpDef(
     name="conv", inputs=("x", "weight", "bias?"), category="nn",
     attrs={"stride": Attr("ints"), "padding": Attr("ints"), "dilation": Attr("ints"),
@@ -22,6 +83,7 @@ register_op(OpDef(
     torch_call=lambda i, a: (_CONV[len(a["stride"]) - 1], (i[0], i[1], optional(i, 2)),
                              {"stride": a["stride"], "padding": a["padding"],
                               "dilation": a["dilation"], "groups": a["groups"]}),
+    infer_fn=_conv_infer,
     macs_fn=lambda ins, outs, a: outs[0].numel * prod(ins[1].shape[1:]),
     doc="N-d convolution (rank from len(stride)); symmetric zero padding per spatial dim. "
         "Weight is [out, in/groups, *kernel]."))
@@ -34,6 +96,7 @@ register_op(OpDef(
                              {"stride": a["stride"], "padding": a["padding"],
                               "output_padding": a["output_padding"], "groups": a["groups"],
                               "dilation": a["dilation"]}),
+    infer_fn=_conv_transpose_infer,
     macs_fn=lambda ins, outs, a: ins[0].numel * prod(ins[1].shape[1:]),
     doc="N-d transposed convolution. Weight is [in, out/groups, *kernel]."))
 
@@ -41,14 +104,8 @@ register_op(OpDef(
 def _linear_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     x, w = ins[0], ins[1]
     if not x.shape or x.shape[-1] != w.shape[1] or len(w.shape) != 2:
-        raise_shape("linear", ins)
+        raise_shape("linear", ins, "the weight must be [out, in] with in == the input's last dim")
     return [TensorType(x.shape[:-1] + (w.shape[0],), x.dtype)]
-
-
-def raise_shape(op: str, ins: list[TensorType | None]):
-    from compiler.errors import IRError
-    shapes = ", ".join("None" if t is None else str(list(t.shape)) for t in ins)
-    raise IRError(f"op '{op}' cannot take inputs of shape {shapes}")
 
 
 register_op(OpDef(
@@ -61,10 +118,12 @@ register_op(OpDef(
 register_op(OpDef(
     name="matmul", inputs=("a", "b"), category="nn",
     torch_call=lambda i, a: (torch.matmul, (i[0], i[1]), {}),
+    infer_fn=_matmul_infer,
     macs_fn=lambda ins, outs, a: outs[0].numel * ins[0].shape[-1],
     doc="Batched matrix product with broadcasting over leading dims (torch.matmul)."))
 
 register_op(OpDef(
     name="embedding", inputs=("indices", "weight"), category="nn",
     torch_call=lambda i, a: (F.embedding, (i[0], i[1]), {}),
+    infer_fn=_embedding_infer,
     doc="Row lookup: weight[indices]. Weight is [num_embeddings, dim]."))

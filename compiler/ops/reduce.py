@@ -3,7 +3,26 @@ from __future__ import annotations
 
 import torch
 
-from compiler.ops.registry import Attr, OpDef, register_op
+from compiler.ir import TensorType
+from compiler.ops.registry import Attr, OpDef, normalize_dim, raise_shape, register_op
+
+
+def _reduce_infer(op: str):
+    def infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+        x = ins[0]
+        # like torch, an empty dims list reduces over every dim
+        dims = {normalize_dim(op, ins, d, x.rank) for d in a["dims"]} or set(range(x.rank))
+        if len(dims) != len(a["dims"]):
+            raise_shape(op, ins, f"dims {list(a['dims'])} repeat a dim")
+        if a["keepdim"]:
+            shape = tuple(1 if i in dims else n for i, n in enumerate(x.shape))
+        else:
+            shape = tuple(n for i, n in enumerate(x.shape) if i not in dims)
+        dtype = torch.int64 if op == "reduce_sum" and not x.dtype.is_floating_point else x.dtype
+        if op == "reduce_mean" and not x.dtype.is_floating_point:
+            raise_shape(op, ins, "mean needs a floating-point input")
+        return [TensorType(shape, dtype)]
+    return infer
 
 
 def _reduce(name: str, fn, doc: str) -> None:
@@ -11,7 +30,7 @@ def _reduce(name: str, fn, doc: str) -> None:
         name=name, inputs=("x",), category="reduce",
         attrs={"dims": Attr("ints"), "keepdim": Attr("bool", False)},
         torch_call=lambda i, a: (fn, (i[0],), {"dim": a["dims"], "keepdim": a["keepdim"]}),
-        doc=doc))
+        infer_fn=_reduce_infer(name), doc=doc))
 
 
 _reduce("reduce_mean", torch.mean, "mean over dims")

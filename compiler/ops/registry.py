@@ -158,3 +158,15 @@ def same_as_first(inputs: list[TensorType | None], attrs: dict) -> list[TensorTy
 
 def prod(xs: Sequence[int]) -> int:
     return math.prod(xs)
+
+
+def raise_shape(op: str, ins: list[TensorType | None], why: str = ""):
+    """Shape inference's one way to reject inputs."""
+    shapes = ", ".join("None" if t is None else str(list(t.shape)) for t in ins)
+    raise IRError(f"op '{op}' cannot take inputs of shape {shapes}" + (f": {why}" if why else ""))
+
+
+def normalize_dim(op: str, ins: list[TensorType | None], dim: int, rank: int) -> int:
+    if not -rank <= dim < max(rank, 1):
+        raise_shape(op, ins, f"dim {dim} is out of range for rank {rank}")
+    return dim % rank if rank else 0

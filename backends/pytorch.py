@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 import torch.fx as fx
 
+from compiler.gcpause import gc_paused
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
@@ -42,6 +43,7 @@ class PyTorchBackend(Backend):
 
     suffix = ""
 
+    @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
         gm, params = build_graph_module(graph)
         files: list[Path] = []

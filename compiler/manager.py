@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from compiler.errors import NNForgeError
+from compiler.gcpause import gc_paused
 from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.metrics import graph_summary
@@ -64,20 +65,21 @@ class PassManager:
     reproducer_dir: Path | None = None
     on_pass: Callable[[int, Pass], None] | None = None
 
+    @gc_paused()
     def run(self, graph: Graph) -> list[PassRecord]:
         if self.verify_each:
             verify(graph)
         reference = self._outputs(graph) if self.check_equivalence else None
         records = []
+        summary = graph_summary(graph)
         for index, p in enumerate(self.passes):
             if self.on_pass is not None:
                 self.on_pass(index, p)
-            record, reference = self._run_one(graph, index, p, reference)
+            record, reference, summary = self._run_one(graph, index, p, reference, summary)
             records.append(record)
         return records
 
-    def _run_one(self, graph: Graph, index: int, p: Pass, reference):
-        before = graph_summary(graph)
+    def _run_one(self, graph: Graph, index: int, p: Pass, reference, before: dict[str, int]):
         snapshot = print_graph(graph)  # the reproducer's IR: the pass mutates the graph in place
         weights = dict(graph.weights)
         start = time.perf_counter()
@@ -117,7 +119,7 @@ class PassManager:
             reference = outputs
         if self.ir_dump is not None:
             self.ir_dump(p.name, print_graph(graph))
-        return record, reference
+        return record, reference, after
 
     def _outputs(self, graph: Graph) -> list[torch.Tensor]:
         if self.equivalence_inputs is None:

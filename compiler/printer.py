@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from compiler.ir import Graph, Node, TensorType, Value
 INLINE_CONSTANT_LIMIT = 8
 
 
+@lru_cache(maxsize=4096)
 def format_type(t: TensorType) -> str:
     return f"{short_name(t.dtype)}[{','.join(str(d) for d in t.shape)}]"
 

@@ -28,6 +28,7 @@ from backends.onnx.runtime import OrtRunner
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
+from compiler.gcpause import gc_paused
 from compiler.ir import Graph
 
 MIN_OPSET, MAX_OPSET = 17, 23
@@ -68,6 +69,7 @@ class OnnxBackend(Backend):
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
 
+    @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
         start = time.perf_counter()
         model, weight_bytes = build_model(graph, self.opset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Sequence
 
 import torch
@@ -84,6 +85,23 @@ class OpDef:
     def variadic(self) -> bool:
         return bool(self.inputs) and self.inputs[0].startswith("*")
 
+    @cached_property
+    def arity_range(self) -> tuple[int, int | None]:
+        return self.arity()
+
+    def attrs_valid(self, attrs: dict[str, Any]) -> bool:
+        """Whether `attrs` is complete and well-typed (raises IRError naming a bad one); memoized."""
+        try:
+            key = (self.name, tuple((k, type(v), v) for k, v in attrs.items()))  # 1 is not True
+            if key in _VALID_ATTRS:
+                return True
+        except TypeError:
+            key = None
+        valid = self.complete_attrs(attrs) == attrs
+        if valid and key is not None:
+            _VALID_ATTRS.add(key)
+        return valid
+
     def arity(self) -> tuple[int, int | None]:
         """(min, max) number of inputs; max is None for variadic ops."""
         if self.variadic:
@@ -115,7 +133,22 @@ class OpDef:
         return list(result) if isinstance(result, (tuple, list)) else [result]
 
     def infer(self, inputs: list[TensorType | None], attrs: dict) -> list[TensorType]:
-        """Output types from input types: the op's own rule, or its reference run on meta tensors."""
+        """Output types from input types: the op's own rule, or its reference run on meta tensors.
+
+        Results are memoized on (op, input types, attributes): graphs repeat the same layer shapes,
+        and the verifier re-infers every node after every pass.
+        """
+        try:
+            key = (self.name, tuple(inputs), tuple(attrs.items()))
+            hash(key)
+        except TypeError:  # an unhashable attribute value: infer without the memo
+            return self._infer(inputs, attrs)
+        found = _INFER_MEMO.get(key)
+        if found is None:
+            found = _INFER_MEMO[key] = tuple(self._infer(inputs, attrs))
+        return list(found)
+
+    def _infer(self, inputs: list[TensorType | None], attrs: dict) -> list[TensorType]:
         if self.infer_fn is not None:
             return self.infer_fn(inputs, attrs)
         metas = [None if t is None else torch.empty(t.shape, dtype=t.dtype, device="meta") for t in inputs]
@@ -131,6 +164,8 @@ class OpDef:
 
 
 _REGISTRY: dict[str, OpDef] = {}
+_INFER_MEMO: dict[tuple, tuple[TensorType, ...]] = {}
+_VALID_ATTRS: set[tuple] = set()
 
 
 def register_op(opdef: OpDef) -> OpDef:

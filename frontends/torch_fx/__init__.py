@@ -14,7 +14,6 @@ None entries skipped). Node sources read `module.path (file.py:line)`.
 """
 from __future__ import annotations
 
-import gc
 from typing import Any, Sequence
 
 import torch
@@ -22,6 +21,7 @@ import torch
 from compiler.errors import FrontendError, VerificationError
 from compiler.frontend import Frontend, register_frontend
 from compiler.interpreter import interpret
+from compiler.gcpause import gc_paused
 from compiler.ir import Graph
 from compiler.verifier import verify
 from frontends.torch_fx import capture, inplace
@@ -37,13 +37,8 @@ def import_module(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor
     """Trace `module`, translate it into the IR, verify it and check it numerically."""
     if not isinstance(module, torch.nn.Module):
         raise FrontendError(f"the torch.fx frontend takes an nn.Module, got {type(module).__name__}")
-    collecting = gc.isenabled()
-    gc.disable()  # the import allocates many small objects and frees few: skip the cyclic GC's passes
-    try:
+    with gc_paused():
         return _import(module, example_inputs, input_shapes)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _import(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor] | None,

@@ -21,7 +21,6 @@ from compiler.ir import Graph, TensorType
 from compiler.ops import all_ops
 from tests.op_cases import OP_CASES, OpCase, W, conv_attrs, randn
 from tests.test_backend_pytorch import small_cnn
-from tests.zoo import NAMES as ZOO_NAMES, build
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -268,39 +267,3 @@ def test_resnet50_at_224_exports_quickly():
     print(f"\nresnet50@224 ONNX export: {export_s * 1000:.0f} ms "
           f"({artifact.info['bytes'] / 2**20:.1f} MiB), full check {check_s * 1000:.0f} ms")
     assert export_s < 2.0  # typically ~0.1 s; loose because test machines are shared
-
-
-def _zoo_frontend():
-    try:
-        from frontends.torch_fx import import_module
-    except ImportError as exc:  # the frontend is developed separately
-        pytest.skip(f"torch.fx frontend not available yet ({exc})")
-    return import_module
-
-
-def _flat(out) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    items = out.values() if isinstance(out, dict) else out
-    return [t for o in items if o is not None for t in _flat(o)]
-
-
-@pytest.mark.parametrize("name", ZOO_NAMES)
-def test_zoo_model_round_trips_through_both_backends(name: str):
-    import_module = _zoo_frontend()
-
-    zm = build(name)
-    try:
-        graph = import_module(zm.module, zm.example_inputs)
-    except Exception as exc:  # a frontend problem, tested by the frontend's own tests
-        pytest.skip(f"the torch.fx frontend cannot import {name} yet: {type(exc).__name__}: {exc}")
-    with torch.no_grad():
-        reference = _flat(zm.module(*zm.example_inputs))
-    outputs = {target: get_backend(target)().lower(graph, None).run(*zm.example_inputs)
-               for target in ("pytorch", "onnx")}
-    for target, got in outputs.items():
-        assert len(got) == len(reference), target
-        for g, r in zip(got, reference):
-            torch.testing.assert_close(g, r, rtol=RTOL, atol=ATOL, msg=lambda m: f"{name} -> {target}: {m}")
-    for g, e in zip(outputs["pytorch"], interpret(graph, *zm.example_inputs)):
-        assert torch.equal(g, e)  # the GraphModule is the interpreter, bit for bit

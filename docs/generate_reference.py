@@ -56,7 +56,8 @@ def ops_markdown() -> str:
         attrs = ", ".join(f"{a}: {spec.kind}" + (f" = {format_value(spec.default)}"
                                                  if spec.default is not _required() else "")
                           for a, spec in op.attrs.items())
-        lines.append(f"| `{name}` | {', '.join(op.inputs)} | {attrs} | {op.doc} |")
+        cells = [f"`{name}`", ", ".join(op.inputs), attrs, op.doc]
+        lines.append("| " + " | ".join(c.replace("|", "&#124;") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

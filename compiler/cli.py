@@ -16,6 +16,11 @@ from compiler.errors import NNForgeError, UserInputError
 from compiler.model_loader import load_model, parse_shape
 
 EXIT_USER_ERROR = 2
+PIPE_WIDTH = 120  # rich assumes 80 columns when output is not a terminal; tables need more
+
+
+def _stdout_console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +116,7 @@ def _cmd_compile(args) -> int:
                          reproducer_dir=args.reproducer_dir, on_pass=on_pass)
     if args.report is not None:
         result.report.write(args.report)
-    print_report(Console(), result.report)
+    print_report(_stdout_console(), result.report)
     return 0
 
 
@@ -133,14 +138,14 @@ def _cmd_inspect(args) -> int:
     if args.ir:
         sys.stdout.write(print_graph(graph))
     else:
-        print_layers(Console(), graph)
+        print_layers(_stdout_console(), graph)
     return 0
 
 
 def _cmd_passes(args) -> int:
     from compiler.cli_render import print_passes
 
-    print_passes(Console())
+    print_passes(_stdout_console())
     return 0
 
 

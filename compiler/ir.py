@@ -142,6 +142,18 @@ class Graph:
         self.weights[value.name] = value
         return value
 
+    def rebind_weight(self, value: Value, tensor: torch.Tensor, user: Node) -> Value:
+        """A weight value for `user` holding `tensor` in place of `value`'s data.
+
+        When `user` is the only reader, the same value (and name) is rebound to the new tensor;
+        the old tensor object is left untouched, it may belong to the user's model. A weight
+        shared with other readers keeps its data and a new value is returned instead.
+        """
+        if value.users == [user] and value not in self.outputs and value.name in self.weights:
+            value.data, value.type = tensor, TensorType.of(tensor)
+            return value
+        return self.add_weight(value.name, tensor, is_param=value.is_param)
+
     def add_constant(self, name: str, tensor: torch.Tensor) -> Value:
         """A non-trainable constant (folded results, scalars, index tables)."""
         return self.add_weight(name, tensor, is_param=False)

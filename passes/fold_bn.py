@@ -106,9 +106,12 @@ class FoldBatchNorm(Pass):
         new_w = scale_weight(weight.data.detach().to(torch.float64), scale, prod)
 
         dtype = weight.dtype
-        w_val = graph.add_weight(weight.name, new_w.to(dtype), is_param=weight.is_param)
-        b_val = graph.add_weight(bias.name if bias is not None else f"{prod.name}.bias",
-                                 new_b.to(dtype), is_param=weight.is_param)
+        w_val = graph.rebind_weight(weight, new_w.to(dtype), prod)
+        if bias is not None:
+            b_val = graph.rebind_weight(bias, new_b.to(dtype), prod)
+        else:
+            stem = weight.name.removesuffix(".weight") if weight.name.endswith(".weight") else prod.name
+            b_val = graph.add_weight(f"{stem}.bias", new_b.to(dtype), is_param=weight.is_param)
         graph.set_input(prod, 1, w_val)
         graph.set_input(prod, 2, b_val)
         graph.replace_all_uses(bn.outputs[0], x)

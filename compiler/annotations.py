@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 
 A = TypeVar("A", bound="Annotation")
+ANNOTATION_TAGS: dict[str, type["Annotation"]] = {}  # printed tag -> class, for the IR parser
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,10 @@ class Annotation:
     """Base of all annotations. `tag` is the short name the printer shows."""
 
     tag = "annotation"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        ANNOTATION_TAGS[cls.tag] = cls
 
     def describe(self) -> str:
         parts = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))

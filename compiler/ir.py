@@ -130,6 +130,15 @@ class Graph:
         self._names.add(name)
         return name
 
+    def rename(self, value: Value, name: str) -> None:
+        """Give `value` an exact name (which must be free)."""
+        if name != value.name:
+            if name in self._names:
+                raise ValueError(f"name %{name} is already taken")
+            self._names.discard(value.name)
+            self._names.add(name)
+            value.name = name
+
     # ---- definitions ----------------------------------------------------------------------
     def add_input(self, name: str, type: TensorType) -> Value:
         value = Value(self.unique_name(name), type)

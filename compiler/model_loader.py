@@ -13,7 +13,7 @@ import torch
 
 from compiler.errors import UserInputError
 
-MODEL_FILE_SUFFIXES = (".onnx",)
+MODEL_FILE_SUFFIXES = (".onnx", ".nnfir")
 
 
 @dataclass

@@ -66,7 +66,7 @@ def format_node(node: Node) -> str:
 
 def print_graph(graph: Graph, *, weights: bool = True) -> str:
     """The whole graph as text. `weights=False` leaves out the weight declarations."""
-    params = ", ".join(_typed(v) for v in graph.inputs)
+    params = ", ".join(_typed(v) + _annotations(v) for v in graph.inputs)
     lines = [f"graph {graph.name}({params}) {{"]
     if weights:
         lines += [f"  {format_weight(w)}{_annotations(w)}" for w in graph.weights.values()]

@@ -29,7 +29,7 @@ def write_reproducer(directory: Path | None, ir_text: str, weights: Mapping[str,
         f"# error: {error}",
         f"# pipeline: {','.join(str(p) for p in passes)}",
         f"# failing pass ({index + 1} of {len(passes)}): {failing}",
-        f"# to reproduce, run this pipeline on the graph below: {','.join(str(p) for p in passes[index:])}",
+        f"# to reproduce: nnforge compile {path} --pipeline '{','.join(str(p) for p in passes[index:])}'",
         f"# weights: {stem}.safetensors",
     ]
     header += [f"# {line}" for line in detail.rstrip().splitlines()]

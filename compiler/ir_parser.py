@@ -100,8 +100,8 @@ def parse_graph(text: str, weights: Mapping[str, torch.Tensor] | None = None) ->
     lines = [c for c in lines if not isinstance(c, str)]
     graph = Graph(str(header.children[0]))
     env = {}
-    for name, t, annotations in [c for c in header.children[1:] if c is not None]:
-        env[name] = _named(graph, graph.add_input(name, t), name, annotations)
+    for name, t, notes in [c for c in header.children[1:] if c is not None]:
+        env[name] = _named(graph, graph.add_input(name, t), name, notes)
     for line in lines:
         if line.data == "weight":
             env.update(_weight(graph, line.children, weights or {}))

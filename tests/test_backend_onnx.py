@@ -20,7 +20,7 @@ from compiler.interpreter import interpret
 from compiler.ir import Graph, TensorType
 from compiler.ops import all_ops
 from tests.op_cases import OP_CASES, OpCase, W, conv_attrs, randn
-from tests.test_backend_pytorch import small_cnn
+from tests.test_backend_pytorch import passthrough_graph, small_cnn
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -146,11 +146,7 @@ def test_names_types_and_metadata_follow_the_ir():
 
 
 def test_outputs_may_be_inputs_weights_or_repeated():
-    g = Graph("passthrough")
-    x = g.add_input("x", TensorType((2,), torch.float32))
-    w = g.add_weight("w", randn(2))
-    y = g.create_node("neg", [x]).output
-    g.outputs = [y, x, w, y]
+    g = passthrough_graph()
     artifact = lower(g)
     assert [o.name for o in artifact.obj.graph.output] == ["neg", "x/output_1", "w/output_2", "neg/output_3"]
     assert_matches_interpreter(g, [randn(2)], artifact)

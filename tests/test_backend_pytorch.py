@@ -94,12 +94,18 @@ def test_names_that_clash_with_python_or_nn_module_are_renamed():
     assert torch.equal(gm(*feeds), interpret(g, *feeds)[0])  # one output: a plain tensor
 
 
-def test_outputs_may_be_inputs_weights_or_repeated():
+def passthrough_graph() -> Graph:
+    """Outputs that are an input, a weight, and one node result twice."""
     g = Graph("passthrough")
     x = g.add_input("x", TensorType((2,), torch.float32))
     w = g.add_weight("w", randn(2))
     y = g.create_node("neg", [x]).output
     g.outputs = [y, x, w, y]
+    return g
+
+
+def test_outputs_may_be_inputs_weights_or_repeated():
+    g = passthrough_graph()
     artifact = get_backend("pytorch")().lower(g, None)
     feeds = [randn(2)]
     got = artifact.run(*feeds)

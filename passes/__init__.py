@@ -1,2 +1,3 @@
 """Plugin package: importing it registers its members."""
 from passes import dce, fold_bn, fold_constants  # noqa: F401
+from passes import reparam  # noqa: F401

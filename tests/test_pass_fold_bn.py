@@ -163,3 +163,139 @@ def test_weight_computed_by_a_node_folds_after_fold_constants():
     assert FoldBatchNorm().run(g).stats["skipped.non-constant-operand"] == 1
     assert FoldConstants().run(g).stats["folded"] == 1
     assert fold_and_compare(g, torch.randn(3, 8)).stats["folded"] == 1
+
+
+# ---- BN after linear / matmul, BN before a layer, per-channel affine chains ---------------------
+def _const(g: Graph, name: str, tensor: torch.Tensor):
+    return g.add_constant(name, tensor)
+
+
+def test_bn_after_matmul_by_a_constant_becomes_one_linear():
+    torch.manual_seed(0)
+    g = Graph()
+    x = g.add_input("x", TensorType((5, 8), torch.float32))
+    y = g.create_node("matmul", [x, g.add_weight("proj", torch.randn(8, 12))], name="mm").output
+    g.outputs = [add_bn(g, y, 12)]
+    result = fold_and_compare(g, torch.randn(5, 8))
+    assert result.stats["folded"] == 1 and [n.op for n in g.nodes] == ["linear"]
+
+
+def test_bn_over_features_after_linear_and_transpose_folds_through_the_permute():
+    """BatchNorm1d on [N, F, L] after linear -> transpose: dim 1 is the linear's features."""
+    torch.manual_seed(0)
+    g = Graph()
+    x = g.add_input("x", TensorType((2, 7, 8), torch.float32))
+    y = g.create_node("linear", [x, g.add_weight("fc.weight", torch.randn(12, 8))], name="fc").output
+    t = g.create_node("permute", [y], {"dims": (0, 2, 1)}).output
+    g.outputs = [add_bn(g, t, 12)]
+    assert fold_and_compare(g, torch.randn(2, 7, 8)).stats["folded"] == 1
+    assert [n.op for n in g.nodes] == ["linear", "permute"]
+
+
+def _bn_then(op: str, *, padding: int = 0, users: int = 1):
+    g = Graph()
+    if op == "conv":
+        x = g.add_input("x", TensorType((2, 4, 7, 7), torch.float32))
+    else:
+        x = g.add_input("x", TensorType((5, 4), torch.float32))
+    y = add_bn(g, x, 4)
+    outs = []
+    for i in range(users):
+        if op == "conv":
+            attrs = {"stride": (1, 1), "padding": (padding, padding), "dilation": (1, 1), "groups": 2}
+            outs.append(g.create_node("conv", [y, g.add_weight(f"c{i}.weight", torch.randn(6, 2, 3, 3))], attrs).output)
+        else:
+            outs.append(g.create_node("linear", [y, g.add_weight(f"l{i}.weight", torch.randn(6, 4)),
+                                                 g.add_weight(f"l{i}.bias", torch.randn(6))]).output)
+    g.outputs = outs
+    verify(g)
+    return g, torch.randn(x.shape)
+
+
+@pytest.mark.parametrize("op,users", [("conv", 1), ("conv", 2), ("linear", 1)])
+def test_bn_before_an_unpadded_conv_or_a_linear_folds_into_it(op, users):
+    torch.manual_seed(0)
+    g, x = _bn_then(op, users=users)
+    result = fold_and_compare(g, x)
+    assert result.stats["folded"] == 1 and result.stats["folded.into-consumer"] == 1
+    assert [n.op for n in g.nodes] == [op] * users
+
+
+def test_bn_before_a_padded_conv_is_refused():
+    """A zero-padded border would see 0 where BN gives its shift: not exact, left alone."""
+    torch.manual_seed(0)
+    g, x = _bn_then("conv", padding=1)
+    result = fold_and_compare(g, x)
+    assert not result.changed and result.stats["skipped.padded-consumer"] == 1
+
+
+def test_scale_before_a_padded_conv_folds():
+    """A per-channel scale keeps zeros zero, so padding does not matter."""
+    torch.manual_seed(0)
+    g = Graph()
+    x = g.add_input("x", TensorType((2, 4, 7, 7), torch.float32))
+    y = g.create_node("mul", [x, _const(g, "s", torch.rand(1, 4, 1, 1) + 0.5)]).output
+    attrs = {"stride": (1, 1), "padding": (1, 1), "dilation": (1, 1), "groups": 1}
+    g.outputs = [g.create_node("conv", [y, g.add_weight("c.weight", torch.randn(6, 4, 3, 3))], attrs).output]
+    result = fold_and_compare(g, torch.randn(2, 4, 7, 7))
+    assert result.stats["affine-folded"] == 1 and [n.op for n in g.nodes] == ["conv"]
+
+
+def test_affine_chain_after_conv_folds_into_it():
+    """conv -> *[1,C,1,1] -> +[C,1,1] -> -scalar -> /[C,1,1] -> (c - y) -> bn: one conv."""
+    torch.manual_seed(0)
+    g, x = conv_bn(bias=False)
+    bn = g.nodes[-1]
+    y = bn.inputs[0]
+    steps = [("mul", torch.rand(1, 6, 1, 1) + 0.5, False), ("add", torch.randn(6, 1, 1), False),
+             ("sub", torch.tensor(0.3), False), ("div", torch.rand(6, 1, 1) + 0.5, False),
+             ("sub", torch.randn(1, 6, 1, 1), True)]
+    for i, (op, c, const_first) in enumerate(steps):
+        k = _const(g, f"c{i}", c)
+        y = g.create_node(op, [k, y] if const_first else [y, k], before=bn).output
+    g.set_input(bn, 0, y)
+    verify(g)
+    result = fold_and_compare(g, x)
+    assert result.stats["affine-folded"] == 5 and result.stats["folded"] == 1
+    assert [n.op for n in g.nodes] == ["conv"]
+
+
+def test_affine_after_linear_folds_per_feature():
+    torch.manual_seed(0)
+    g = Graph()
+    x = g.add_input("x", TensorType((2, 3, 8), torch.float32))
+    y = g.create_node("linear", [x, g.add_weight("fc.weight", torch.randn(12, 8))], name="fc").output
+    y = g.create_node("mul", [y, _const(g, "s", torch.randn(12))]).output
+    g.outputs = [g.create_node("add", [y, _const(g, "t", torch.randn(1, 12))]).output]
+    assert fold_and_compare(g, torch.randn(2, 3, 8)).stats["affine-folded"] == 2
+    assert [n.op for n in g.nodes] == ["linear"]
+
+
+def test_constants_that_are_not_per_channel_are_left_alone():
+    torch.manual_seed(0)
+    g, x = conv_bn()
+    g.outputs = [g.create_node("add", [g.outputs[0], _const(g, "pos", torch.randn(1, 1, 4, 4))]).output]
+    result = fold_and_compare(g, x)
+    assert result.stats["folded"] == 1 and result.stats["affine-skipped.not-per-channel"] == 1
+    assert [n.op for n in g.nodes] == ["conv", "add"]
+
+
+def test_options_turn_consumer_and_affine_folding_off():
+    torch.manual_seed(0)
+    g, x = _bn_then("conv")
+    assert not FoldBatchNorm(before=False).run(g).changed
+    g = Graph()
+    xin = g.add_input("x", TensorType((2, 8), torch.float32))
+    y = g.create_node("linear", [xin, g.add_weight("fc.weight", torch.randn(4, 8))]).output
+    g.outputs = [g.create_node("mul", [y, _const(g, "s", torch.randn(4))]).output]
+    assert not FoldBatchNorm(affine=False).run(g).changed
+    assert FoldBatchNorm().run(g).stats["affine-folded"] == 1
+
+
+def test_training_mode_batchnorm_is_refused_by_compile():
+    from compiler import compile
+    from compiler.errors import NNForgeError
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).train()
+    with pytest.raises(NNForgeError, match="BatchNorm2d '1' is in training mode"):
+        compile(model, (torch.randn(1, 3, 8, 8),), pipeline="fold-bn")

@@ -31,6 +31,9 @@ from .resnet import resnet18, resnet50
 from .unet import unet
 from .vit import vit
 from .yolo import yolo
+from .dbb import dbb_resnet18
+from .acnet import acnet
+from .mobileone import mobileone
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ _SPECS: dict[str, _Spec] = {
     "unet": _Spec(unet, {}, {"batch": 2, "input_size": 64}),
     "yolo": _Spec(yolo, {}, {"batch": 2, "input_size": 64}),
     "densenet": _Spec(densenet, {}, {"batch": 2, "input_size": 32}),
+    "dbb": _Spec(dbb_resnet18, {"width": 8, "num_classes": 10}, {"batch": 1, "input_size": 32}),
+    "acnet": _Spec(acnet, {}, {"batch": 2, "input_size": 32}),
+    "mobileone": _Spec(mobileone, {}, {"batch": 2, "input_size": 32}),
 }
 
 NAMES: tuple[str, ...] = tuple(_SPECS)

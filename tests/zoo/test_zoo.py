@@ -20,7 +20,8 @@ def _num_params(m: nn.Module) -> int:
 
 
 def test_names():
-    assert NAMES == ("resnet18", "resnet50", "mobilenetv2", "repvgg", "vit", "bert", "unet", "yolo", "densenet")
+    assert NAMES == ("resnet18", "resnet50", "mobilenetv2", "repvgg", "vit", "bert", "unet", "yolo", "densenet",
+                     "dbb", "acnet", "mobileone")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -31,6 +31,7 @@ from compiler.errors import BackendError
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Value
 from compiler.ops import get_op
+from compiler.quant.codegen import helper_source
 
 MODEL_FILE = "model.py"
 WEIGHTS_FILE = "weights.safetensors"
@@ -190,7 +191,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F  # noqa: F401
 from safetensors.torch import load_file
-
+{helpers}
 WEIGHTS = Path(__file__).resolve().with_name("{weights}")
 PARAMETERS = {params!r}
 INPUTS = {inputs!r}  # name -> (shape, dtype)
@@ -242,4 +243,4 @@ def render_model_py(gm: fx.GraphModule, graph: Graph, params: set[str]) -> str:
         params=tuple(sorted(params)),
         inputs={p: (tuple(v.shape), str(v.dtype).removeprefix("torch."))
                 for p, v in zip(placeholders, graph.inputs)},
-        forward=forward)
+        forward=forward, helpers=helper_source(gm))  # fake-quant kernels, when used

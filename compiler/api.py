@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from compiler import calibration
 from compiler.backend import Artifact, Backend, get_backend
 from compiler.errors import PipelineError
 from compiler.frontend import import_model
@@ -36,7 +37,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
             verify_each: bool = True, check_equivalence: bool = False,
             print_ir_after_all: bool = False, ir_dump: Callable[[str, str], None] | None = None,
             reproducer_dir: str | Path | None = None,
-            on_pass: Callable[[int, Pass], None] | None = None) -> CompileResult:
+            on_pass: Callable[[int, Pass], None] | None = None,
+            calibration_data: Any = None) -> CompileResult:
     """Import `model`, run `pipeline` on it, and lower it to `target` (written to `output`).
 
     `pipeline` is inline text, a pipeline file, a parsed Pipeline, or a list of pass instances.
@@ -44,6 +46,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     the first one and `report.artifacts` lists them all.
     With `check_equivalence`, every pass and the final artifact are compared numerically with
     the graph before them on the example inputs (or random ones).
+    `calibration_data` (a tensor, a list of tensors or an iterable of batches) feeds passes that
+    calibrate (quantize); by default they calibrate on the example inputs.
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
@@ -62,7 +66,11 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     manager = PassManager(parsed.passes, verify_each=verify_each, check_equivalence=check_equivalence,
                           equivalence_inputs=inputs, ir_dump=ir_dump,
                           reproducer_dir=Path(reproducer_dir) if reproducer_dir else None, on_pass=on_pass)
-    report.passes = manager.run(graph)
+    with calibration.calibration_data(calibration_data if calibration_data is not None else inputs,
+                                      source="user data" if calibration_data is not None else
+                                      "example inputs" if example_inputs is not None else "generated inputs",
+                                      graph=graph):
+        report.passes = manager.run(graph)
     report.seconds["passes"] = sum(p.seconds for p in report.passes)
     report.seconds["verify"] = sum(p.verify_seconds for p in report.passes)
     report.model["after"] = graph_summary(graph)

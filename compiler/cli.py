@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="compare outputs before/after every pass and of every artifact")
     compile_.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     compile_.add_argument("--no-verify", action="store_true", help="skip IR verification after each pass")
+    compile_.add_argument("--calibration-data", type=Path, default=None, metavar="FILE.npy|.npz",
+                          help="batches for calibrating passes (quantize); default: the example inputs")
     compile_.add_argument("--reproducer-dir", type=Path, default=None,
                           help="where crash reproducers go (default: the temp dir)")
     compile_.set_defaults(command="compile", run=_cmd_compile)
@@ -97,6 +99,7 @@ def _load(args):
 
 
 def _cmd_compile(args) -> int:
+    from compiler import calibration
     from compiler.api import compile
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
@@ -113,7 +116,9 @@ def _cmd_compile(args) -> int:
                          output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
                          check_equivalence=args.check_equivalence,
                          print_ir_after_all=args.print_ir_after_all,
-                         reproducer_dir=args.reproducer_dir, on_pass=on_pass)
+                         reproducer_dir=args.reproducer_dir, on_pass=on_pass,
+                         calibration_data=calibration.load_file(args.calibration_data)
+                         if args.calibration_data else None)
     if args.report is not None:
         result.report.write(args.report)
     print_report(_stdout_console(), result.report)

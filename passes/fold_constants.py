@@ -3,7 +3,8 @@
 A value is constant when it holds data (weights and constants; graph inputs never do). One sweep
 in topological order runs each all-constant node through the op registry's torch reference and
 replaces its outputs with new constants, so a folded result feeds the next fold in the same
-sweep. Dead nodes are left to `dce`, and results larger than `max-elements` are not materialized.
+sweep. Dead nodes are left to `dce`, results larger than `max-elements` are not materialized, and
+ops the registry marks not foldable (fake_quant: it carries the number format) are kept.
 
 Folded constants own their memory (contiguous, never aliasing the user's weights) and are
 non-trainable, with one exception so parameter counts stay honest: a pure data movement
@@ -50,7 +51,7 @@ class FoldConstants(Pass):
         folded = skipped = 0
         for node in graph.nodes:
             args = [v for v in node.inputs if v is not None]
-            if not args or any(v.data is None for v in args):
+            if not args or any(v.data is None for v in args) or not get_op(node.op).foldable:
                 continue
             if all(not out.users and out not in outputs for out in node.outputs):
                 continue  # dead: dce removes it without computing it

@@ -197,3 +197,6 @@ OP_CASES: list[OpCase] = [
     OpCase("reduce_sum", (ints(2, 3, 4, dtype=torch.int32),), {"dims": (1,)}, "int32_to_int64"),
     OpCase("reduce_max", (ints(2, 3, 4),), {"dims": (0, 2)}, "int"),
 ]
+
+from tests.op_cases_quant import QUANT_CASES  # noqa: E402  (fake_quant cases)
+OP_CASES += QUANT_CASES

@@ -107,3 +107,23 @@ def test_the_console_script_exits_with_code_2():
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert "model file not found: missing.py" in proc.stderr
+
+
+def test_calibration_data_feeds_the_quantize_pass(tmp_path, capsys):
+    import numpy as np
+    batches = tmp_path / "calib.npy"
+    np.save(batches, np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32))
+    code, out, err = run(capsys, "compile", DEMO, "--input-shape", "8x3x32x32",
+                         "--pipeline", "fold-bn,quantize{weights=int8,activations=int8}",
+                         "--calibration-data", str(batches), "--target", "onnx", "-o", str(tmp_path / "q.onnx"))
+    assert code == 0, err
+    assert "quantize" in out
+
+
+def test_calibration_data_of_the_wrong_shape_is_refused(tmp_path, capsys):
+    import numpy as np
+    batches = tmp_path / "calib.npy"
+    np.save(batches, np.zeros((8, 5, 32, 32), dtype=np.float32))
+    code, _, err = run(capsys, "compile", DEMO, "--pipeline", "quantize{weights=int8}",
+                       "--calibration-data", str(batches))
+    assert code == 2 and "calibration" in err and "Traceback" not in err

@@ -1,6 +1,6 @@
 """ONNX backend: a ModelProto built straight from the IR, checked, and run in onnxruntime.
 
-    target onnx{opset=18}          opset 17..23; check=false skips onnx.checker
+    target onnx{opset=18}          opset 17..24; check=false skips onnx.checker
 
 One lowering per IR op lives in `lowering.py`; `builder.py` assembles the ModelProto (IR value
 names are kept as tensor names, weights become initializers with one copy each); `runtime.py`
@@ -25,13 +25,14 @@ from onnx.external_data_helper import set_external_data
 from backends.onnx.builder import OnnxBuilder
 from backends.onnx.lowering import LOWERINGS
 from backends.onnx.runtime import OrtRunner
+from backends.onnx import quant as _quant  # noqa: F401,E402  (fake_quant QDQ lowering)
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
 
-MIN_OPSET, MAX_OPSET = 17, 23
+MIN_OPSET, MAX_OPSET = 17, 24
 PROTOBUF_LIMIT = 2**31 - 1        # larger models go to external data
 STRUCTURE_MARGIN = 2**26         # room left for everything but initializer data
 EXTERNAL_THRESHOLD = 1024         # initializers at least this big move to the .data file

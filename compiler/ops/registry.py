@@ -79,6 +79,7 @@ class OpDef:
     num_outputs: Callable[[dict], int] | None = None
     category: str = "misc"
     doc: str = ""
+    foldable: bool = True  # False: keep the node even on constant inputs (fake_quant marks a format)
 
     # ---- signature --------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from compiler.errors import NNForgeError, UserInputError
 from compiler.model_loader import load_model, parse_shape
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except NNForgeError as exc:
         if args.debug:
             traceback.print_exc()
-        err.print(f"[bold red]error:[/] {exc.render()}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.render())}", markup=True, soft_wrap=True)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -26,7 +26,7 @@ class LoadedModel:
 def load_model(spec: str) -> LoadedModel:
     """Load the model a CLI user named, with one clear error for each way it can go wrong."""
     path = Path(spec)
-    if path.suffix in MODEL_FILE_SUFFIXES:
+    if path.suffix.lower() in MODEL_FILE_SUFFIXES:
         if not path.is_file():
             raise UserInputError(f"model file not found: {spec}", hint="check the path")
         return LoadedModel(path, None, path.stem)

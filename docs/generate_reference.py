@@ -1,7 +1,8 @@
-"""Writes docs/passes.md and docs/ops.md from the pass and op registries.
+"""Writes docs/passes.md, docs/ops.md and docs/onnx-ops.md from the pass and op registries and
+the ONNX frontend's mapping table.
 
-    python docs/generate_reference.py          # rewrite both files
-    python docs/generate_reference.py --check  # exit 1 if they are stale
+    python docs/generate_reference.py          # rewrite the files
+    python docs/generate_reference.py --check  # exit 1 if any is stale
 """
 from __future__ import annotations
 
@@ -61,13 +62,34 @@ def ops_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def onnx_ops_markdown() -> str:
+    from frontends.onnx import MAPPINGS
+    from frontends.onnx.limits import MIN_OPSET
+    from frontends.onnx.table import CONTROL_FLOW
+
+    lines = ["# ONNX ops the frontend imports", "",
+             "Generated from the ONNX frontend's mapping table (`frontends/onnx/table.py`) by "
+             "`docs/generate_reference.py`. See [onnx-frontend.md](onnx-frontend.md) for how import works.", "",
+             f"Opsets {MIN_OPSET} to the newest one the installed onnx knows, of the default `ai.onnx` "
+             f"domain; {len(MAPPINGS)} op types. Inputs listed as static must be constants after folding "
+             "(initializers, Constant nodes, or anything computed from shapes). Anything not listed, "
+             f"control flow ({', '.join(CONTROL_FLOW)}) and ops of other domains are refused, all of them in "
+             "one error.", "",
+             "| ONNX op | becomes (IR) | notes |", "|---|---|---|"]
+    for name, mapping in sorted(MAPPINGS.items()):
+        cells = [f"`{name}`", mapping.ir_ops, mapping.note]
+        lines.append("| " + " | ".join(c.replace("|", "&#124;") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _required():
     from compiler.ops.registry import REQUIRED
     return REQUIRED
 
 
 def generated() -> dict[Path, str]:
-    return {DOCS / "passes.md": passes_markdown(), DOCS / "ops.md": ops_markdown()}
+    return {DOCS / "passes.md": passes_markdown(), DOCS / "ops.md": ops_markdown(),
+            DOCS / "onnx-ops.md": onnx_ops_markdown()}
 
 
 def main() -> int:

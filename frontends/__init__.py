@@ -1,2 +1,2 @@
 """Plugin package: importing it registers its members."""
-from frontends import ir_text, torch_fx  # noqa: F401  (registers the torch.fx frontend)
+from frontends import ir_text, onnx, torch_fx  # noqa: F401  (each registers its frontend)

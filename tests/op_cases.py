@@ -198,5 +198,41 @@ OP_CASES: list[OpCase] = [
     OpCase("reduce_max", (ints(2, 3, 4),), {"dims": (0, 2)}, "int"),
 ]
 
+# ---- ops added for the ONNX frontend (compiler/ops/logic.py, pointwise.py, select.py)
+_TIES = torch.tensor([[1.0, 3.0, 3.0, -2.0], [0.5, 0.5, -1.0, -1.0]])
+OP_CASES += [
+    *[OpCase(op, (ints(2, 3, 4, low=0, high=3), W(ints(3, 1, low=0, high=3))), {}, "int")
+      for op in ("equal", "less", "greater", "less_equal", "greater_equal")],
+    *[OpCase(op, (randn(2, 3, 4), randn(4)), {}, "float")
+      for op in ("equal", "less", "greater", "less_equal", "greater_equal")],
+    OpCase("less", (ints(2, 3, dtype=torch.int32), randn(3)), {}, "promoted"),
+    OpCase("greater_equal", (torch.tensor([True, False, True]), torch.tensor([False, False, True])), {}, "bool"),
+    *[OpCase(op, (torch.tensor([True, False, True, False]), torch.tensor([True, True, False, False])), {}, "bool")
+      for op in ("logical_and", "logical_or", "logical_xor")],
+    OpCase("logical_and", (ints(2, 3, low=-1, high=2), randn(3)), {}, "nonzero_is_true"),
+    OpCase("logical_not", (torch.tensor([True, False]),), {}, "bool"),
+    OpCase("logical_not", (ints(2, 3, low=-1, high=2),), {}, "int"),
+    OpCase("where", (randn(2, 3, 4) > 0, randn(2, 3, 4), W(randn(4))), {}, "broadcast"),
+    OpCase("where", (torch.tensor([True, False, True]), ints(3), W(torch.tensor(0.5))), {}, "promoted"),
+    *[OpCase(op, (randn(2, 3, 4, scale=3.0),)) for op in ("floor", "ceil")],
+    OpCase("round", (torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, 0.49, 2.51, -3.7]),), {}, "half_to_even"),
+    OpCase("reciprocal", (positive(2, 3),)),
+    OpCase("prelu", (randn(2, 3, 4, 5), W(randn(3))), {}, "per_channel"),
+    OpCase("prelu", (randn(2, 3, 4), W(randn(1))), {}, "shared"),
+    OpCase("prelu", (randn(5, 3), W(randn(3))), {}, "2d"),
+    OpCase("gather", (randn(4, 5, 6), W(torch.tensor([3, 0, -1]))), {"dim": 1}, "vector"),
+    OpCase("gather", (randn(4, 5), W(torch.tensor([[0, 2], [-1, 1]]))), {"dim": 0}, "matrix_indices"),
+    OpCase("gather", (randn(4, 5), W(torch.tensor(2))), {"dim": 1}, "scalar_index"),
+    OpCase("gather", (randn(4, 5), ints(3, high=5, dtype=torch.int32)), {"dim": 1}, "int32_input"),
+    OpCase("tile", (randn(2, 3),), {"repeats": (2, 3)}),
+    OpCase("tile", (ints(2, 1, 3),), {"repeats": (1, 4, 1)}, "int"),
+    OpCase("topk", (randn(3, 10),), {"k": 4}, "largest"),
+    OpCase("topk", (randn(3, 10, 2),), {"k": 3, "dim": 1, "largest": False}, "smallest_dim1"),
+    OpCase("argmax", (_TIES,), {"dim": 1}, "ties_first"),
+    OpCase("argmax", (randn(2, 3, 4),), {"dim": 0, "keepdim": True}, "keepdim"),
+    OpCase("argmin", (_TIES,), {"dim": -1}, "ties_first"),
+    OpCase("argmin", (ints(2, 5),), {"dim": 1, "keepdim": True}, "int"),
+]
+
 from tests.op_cases_quant import QUANT_CASES  # noqa: E402  (fake_quant cases)
 OP_CASES += QUANT_CASES

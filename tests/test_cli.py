@@ -127,3 +127,8 @@ def test_calibration_data_of_the_wrong_shape_is_refused(tmp_path, capsys):
     code, _, err = run(capsys, "compile", DEMO, "--pipeline", "quantize{weights=int8}",
                        "--calibration-data", str(batches))
     assert code == 2 and "calibration" in err and "Traceback" not in err
+
+
+def test_error_text_with_brackets_is_printed_verbatim(capsys):
+    code, _, err = run(capsys, "compile", DEMO, "--input-shape", "1x5x32x32")
+    assert code == 2 and "[" in err

@@ -42,3 +42,14 @@ def test_shape_inference_rejects_inputs_with_a_reason(op, shapes, attrs, message
     types = [TensorType(s, torch.float32) for s in shapes]
     with pytest.raises(IRError, match=message.replace("[", r"\[")):
         get_op(op).infer(types, get_op(op).complete_attrs(attrs))
+
+
+@pytest.mark.parametrize("op, attrs", [("sqrt", {}), ("exp", {}), ("sigmoid", {}), ("erf", {}),
+                                       ("div", {}), ("div", {"rounding_mode": "floor"})])
+def test_integer_inputs_follow_torch_type_promotion(op, attrs):
+    opdef = get_op(op)
+    attrs = opdef.complete_attrs(attrs)
+    x = torch.arange(1, 7, dtype=torch.int64).reshape(2, 3)
+    args = [x, x][:len(opdef.inputs)]
+    (expected,) = opdef.run(args, attrs)
+    assert opdef.infer([TensorType.of(a) for a in args], attrs) == [TensorType.of(expected)]

@@ -415,3 +415,7 @@ _REDUCE = {"reduce_mean": "ReduceMean", "reduce_sum": "ReduceSum", "reduce_max":
 def reduce(b: OnnxBuilder, node: Node) -> None:
     x = b.x_as(node, 0, node.outputs[0].dtype)  # torch sums integers in int64
     b.reduce(_REDUCE[node.op], x, node.attrs["dims"], node.attrs["keepdim"], [b.y(node)])
+
+
+# ---- ops added for the ONNX frontend (their lowerings live in lowering_extra.py) -------------
+from backends.onnx import lowering_extra  # noqa: E402,F401

@@ -4,30 +4,37 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from compiler.ir import TensorType
 from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
 
 
-def _unary(name: str, fn, doc: str, **attrs: Attr) -> None:
+def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    """Transcendental functions of integers give float32 (torch's default dtype)."""
+    x = ins[0]
+    return [x if x.dtype.is_floating_point else TensorType(x.shape, torch.float32)]
+
+
+def _unary(name: str, fn, doc: str, *, floating: bool = False, **attrs: Attr) -> None:
     names = list(attrs)
     register_op(OpDef(
         name=name, inputs=("x",), category="activation", attrs=dict(attrs),
         torch_call=lambda i, a: (fn, (i[0],), {k: a[k] for k in names}),
-        infer_fn=same_as_first, doc=doc))
+        infer_fn=_to_float if floating else same_as_first, doc=doc))
 
 
 _unary("relu", torch.relu, "max(x, 0)")
-_unary("sigmoid", torch.sigmoid, "1 / (1 + exp(-x))")
-_unary("tanh", torch.tanh, "hyperbolic tangent")
+_unary("sigmoid", torch.sigmoid, "1 / (1 + exp(-x))", floating=True)
+_unary("tanh", torch.tanh, "hyperbolic tangent", floating=True)
 _unary("silu", F.silu, "x * sigmoid(x) (Swish)")
 _unary("hardswish", F.hardswish, "x * relu6(x + 3) / 6")
 _unary("hardsigmoid", F.hardsigmoid, "relu6(x + 3) / 6")
-_unary("exp", torch.exp, "e ** x")
-_unary("log", torch.log, "natural logarithm")
-_unary("sqrt", torch.sqrt, "square root")
-_unary("rsqrt", torch.rsqrt, "1 / sqrt(x)")
+_unary("exp", torch.exp, "e ** x", floating=True)
+_unary("log", torch.log, "natural logarithm", floating=True)
+_unary("sqrt", torch.sqrt, "square root", floating=True)
+_unary("rsqrt", torch.rsqrt, "1 / sqrt(x)", floating=True)
 _unary("neg", torch.neg, "-x")
 _unary("abs", torch.abs, "|x|")
-_unary("erf", torch.erf, "Gauss error function")
+_unary("erf", torch.erf, "Gauss error function", floating=True)
 _unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation)",
        approximate=Attr("str", "none", choices=("none", "tanh")))
 _unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",

@@ -19,18 +19,26 @@ def _broadcast_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorTy
     return [TensorType(shape, dtype)]
 
 
-def _binary(name: str, fn, doc: str, **attrs: Attr) -> None:
+def _div_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    """True division of integers gives float32; floor and trunc division keep the type."""
+    (out,) = _broadcast_infer(ins, attrs)
+    if attrs["rounding_mode"] is None and not out.dtype.is_floating_point:
+        out = TensorType(out.shape, torch.float32)
+    return [out]
+
+
+def _binary(name: str, fn, doc: str, infer=_broadcast_infer, **attrs: Attr) -> None:
     names = list(attrs)
     register_op(OpDef(
         name=name, inputs=("a", "b"), category="elementwise", attrs=dict(attrs),
         torch_call=lambda i, a: (fn, (i[0], i[1]), {k: a[k] for k in names}),
-        infer_fn=None if attrs else _broadcast_infer, doc=doc))
+        infer_fn=infer, doc=doc))
 
 
 _binary("add", torch.add, "a + b")
 _binary("sub", torch.sub, "a - b")
 _binary("mul", torch.mul, "a * b")
-_binary("div", torch.div, "a / b (rounding_mode trunc or floor for integer-style division)",
+_binary("div", torch.div, "a / b (rounding_mode trunc or floor for integer-style division)", infer=_div_infer,
         rounding_mode=Attr("str?", None, choices=(None, "trunc", "floor")))
 _binary("pow", torch.pow, "a ** b")
 _binary("maximum", torch.maximum, "elementwise max(a, b)")

@@ -1,0 +1,31 @@
+"""The bounds every imported model must stay within, in one place.
+
+They turn hostile or broken files (dims that would allocate terabytes, absurd ranks, files past
+protobuf's limit) into a clear error before anything is allocated.
+"""
+from __future__ import annotations
+
+import onnx
+
+MIN_OPSET = 11                                  # the oldest ai.onnx opset the mapping table covers
+MAX_OPSET = onnx.defs.onnx_opset_version()     # the newest one the installed onnx knows
+MAX_MODEL_BYTES = 2**31 - 1                     # protobuf cannot parse a larger message
+MAX_TENSOR_BYTES = 2**34                        # 16 GiB: no single value of a graph may be larger
+FOLD_BYTES = 2**26                              # constant subgraphs are folded up to 64 MiB per result
+FOLD_MACS = 10**8                               # ... and 1e8 multiply-accumulates per node (else: a node)
+MAX_RANK = 16
+
+
+def nbytes(shape: tuple[int, ...] | list[int], itemsize: int) -> int:
+    n = itemsize
+    for d in shape:
+        n *= d
+    return n
+
+
+def format_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n:.3g} PiB"

@@ -22,6 +22,10 @@ test: install
 
 bench: install
 	$(PYTHON) bench/compile_speed.py
+	$(PYTHON) bench/onnx_import.py
+	$(PYTHON) bench/reparam.py
+	$(PYTHON) bench/prune.py --quick
+	$(PYTHON) bench/quant.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", parents=[common], help="per-layer table of a model")
     _model_args(inspect)
     inspect.add_argument("--ir", action="store_true", help="print the IR text instead of the table")
+    inspect.add_argument("--groups", action="store_true",
+                         help="print the channel-coupling groups that structured pruning removes together")
     inspect.set_defaults(command="inspect", run=_cmd_inspect)
 
     passes = sub.add_parser("passes", parents=[common], help="list passes and their options")
@@ -143,6 +145,9 @@ def _cmd_inspect(args) -> int:
     graph = import_model(loaded.model, inputs, shapes)
     if args.ir:
         sys.stdout.write(print_graph(graph))
+    elif args.groups:
+        from compiler.passes import get_pass
+        sys.stdout.write(get_pass("prune").describe_groups(graph))
     else:
         print_layers(_stdout_console(), graph)
     return 0

@@ -132,3 +132,9 @@ def test_calibration_data_of_the_wrong_shape_is_refused(tmp_path, capsys):
 def test_error_text_with_brackets_is_printed_verbatim(capsys):
     code, _, err = run(capsys, "compile", DEMO, "--input-shape", "1x5x32x32")
     assert code == 2 and "[" in err
+
+
+def test_inspect_groups_lists_the_coupled_channels(capsys):
+    code, out, _ = run(capsys, "inspect", DEMO, "--groups")
+    assert code == 0
+    assert "block1_conv2" in out or "block1.conv2" in out

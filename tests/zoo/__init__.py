@@ -34,6 +34,7 @@ from .yolo import yolo
 from .dbb import dbb_resnet18
 from .acnet import acnet
 from .mobileone import mobileone
+from .gqa import gqa
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ _SPECS: dict[str, _Spec] = {
     "dbb": _Spec(dbb_resnet18, {"width": 8, "num_classes": 10}, {"batch": 1, "input_size": 32}),
     "acnet": _Spec(acnet, {}, {"batch": 2, "input_size": 32}),
     "mobileone": _Spec(mobileone, {}, {"batch": 2, "input_size": 32}),
+    "gqa": _Spec(gqa, {}, {"batch": 2, "seq_len": 16}, kind="tokens"),
 }
 
 NAMES: tuple[str, ...] = tuple(_SPECS)

@@ -21,7 +21,7 @@ def _num_params(m: nn.Module) -> int:
 
 def test_names():
     assert NAMES == ("resnet18", "resnet50", "mobilenetv2", "repvgg", "vit", "bert", "unet", "yolo", "densenet",
-                     "dbb", "acnet", "mobileone")
+                     "dbb", "acnet", "mobileone", "gqa")
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,0 +1,130 @@
+"""Rules for layers with weights: which weight dims follow which activation dims.
+
+conv/linear/embedding outputs start new channel classes shared with their weight's output dim
+and bias; their input dims are coupled with the weight's input dim. A grouped convolution splits
+its channels into (group, channel in group) coordinates, so only whole groups go (a depthwise
+conv couples its output channels with its input channels). Norm layers couple their statistics
+and affine parameters with the normalized dims; matmul couples the contracted dims and the batch
+dims (attention heads flow through here).
+"""
+from __future__ import annotations
+
+from compiler.ir import Node
+from passes.prune.context import Cx, merge, pin_spatial, split
+
+
+def linear(cx: Cx, node: Node) -> None:
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    cx.join([(x, x.rank - 1), (w, 1)], w.shape[1])
+    out_ids = cx.join([(w, 0)] + ([(b, 0)] if b is not None else []), w.shape[0])
+    cx.set(node.output, cx.dims(x)[:-1] + [out_ids])
+
+
+def conv(cx: Cx, node: Node) -> None:
+    """conv: weight [out, in/groups, *k]. Grouped: channel = (group, index in group)."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    k, g = len(node.attrs["stride"]), node.attrs["groups"]
+    c = x.rank - k - 1
+    in_ids = cx.dims(x)[c]
+    pin_spatial(cx, node, cx.dims(x)[c + 1:])
+    out_ids = cx.join([(w, 0)] + ([(b, 0)] if b is not None else []), w.shape[0])
+    if g == 1:
+        cx.join([(x, c), (w, 1)], w.shape[1])
+    else:
+        g_in, i_in = split(cx, in_ids, [g, w.shape[1]])
+        cx.couple(w, 1, i_in)
+        g_out, _ = split(cx, out_ids, [g, w.shape[0] // g])
+        cx.classes.unify(g_in, g_out)
+    cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * k)
+
+
+def conv_transpose(cx: Cx, node: Node) -> None:
+    """conv_transpose: weight [in, out/groups, *k]; output channel = (group, index in group)."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    k, g = len(node.attrs["stride"]), node.attrs["groups"]
+    c = x.rank - k - 1
+    in_ids = cx.join([(x, c), (w, 0)], w.shape[0])
+    pin_spatial(cx, node, cx.dims(x)[c + 1:])
+    per_group = cx.join([(w, 1)], w.shape[1])
+    if g == 1:
+        out_ids = per_group
+    else:
+        g_in, _ = split(cx, in_ids, [g, w.shape[0] // g])
+        out_ids = merge(cx, [g_in, per_group], [g, w.shape[1]])
+    if b is not None:
+        cx.couple(b, 0, out_ids)
+    cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * k)
+
+
+def matmul(cx: Cx, node: Node) -> None:
+    a, b = node.inputs
+    da, db = cx.dims(a), cx.dims(b)
+    if a.rank == 1 and b.rank == 1:
+        cx.join([(a, 0), (b, 0)], a.shape[0])
+        return cx.set(node.output, [])
+    if a.rank == 1:
+        cx.join([(a, 0), (b, b.rank - 2)], a.shape[0])
+        return cx.set(node.output, db[:-2] + [db[-1]])
+    if b.rank == 1:
+        cx.join([(a, a.rank - 1), (b, 0)], b.shape[0])
+        return cx.set(node.output, da[:-1])
+    cx.join([(a, a.rank - 1), (b, b.rank - 2)], a.shape[-1])
+    out = node.output
+    batch = []
+    for i in range(out.rank - 2):
+        members = []
+        for v in (a, b):
+            j = i - (out.rank - v.rank)
+            if j >= 0 and v.shape[j] == out.shape[i]:
+                members.append((v, j))
+            elif j >= 0:
+                cx.classes.pin_all(cx.dims(v)[j], "broadcast")
+        batch.append(cx.join(members, out.shape[i]) if members else None)
+    cx.set(out, batch + [cx.dims(a)[-2], cx.dims(b)[-1]])
+
+
+def embedding(cx: Cx, node: Node) -> None:
+    idx, w = node.inputs
+    cx.set(node.output, cx.dims(idx) + [cx.join([(w, 1)], w.shape[1])])
+
+
+def batch_norm(cx: Cx, node: Node) -> None:
+    x = node.inputs[0]
+    members = [(x, 1)] + [(v, 0) for v in node.inputs[1:] if v is not None]
+    ids = cx.join(members, x.shape[1])
+    dims = cx.dims(x)
+    cx.set(node.output, dims[:1] + [ids] + dims[2:])
+
+
+def layer_norm(cx: Cx, node: Node) -> None:
+    """LayerNorm over the trailing dims: its weight and bias follow them (statistics change)."""
+    x = node.inputs[0]
+    n = len(node.attrs["normalized_shape"])
+    params = [v for v in node.inputs[1:] if v is not None]
+    dims = list(cx.dims(x))
+    for i in range(n):
+        d = x.rank - n + i
+        dims[d] = cx.join([(x, d)] + [(p, i) for p in params], x.shape[d])
+    cx.set(node.output, dims)
+
+
+def group_norm(cx: Cx, node: Node) -> None:
+    """GroupNorm: only whole groups may go (statistics of the other groups stay exact)."""
+    x = node.inputs[0]
+    params = [v for v in node.inputs[1:] if v is not None]
+    ids = cx.join([(x, 1)] + [(p, 0) for p in params], x.shape[1])
+    groups = node.attrs["num_groups"]
+    _, inner = split(cx, ids, [groups, x.shape[1] // groups])
+    cx.classes.pin_all(inner, "channel inside a GroupNorm group")
+    dims = cx.dims(x)
+    cx.set(node.output, dims[:1] + [ids] + dims[2:])
+
+
+def prelu(cx: Cx, node: Node) -> None:
+    x, w = node.inputs
+    if x.rank >= 2 and w.shape[0] == x.shape[1] and x.shape[1] > 1:
+        cx.join([(x, 1), (w, 0)], x.shape[1])
+    cx.set(node.output, cx.dims(x))

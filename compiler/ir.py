@@ -259,6 +259,20 @@ class Graph:
         del self._nodes[node]
         node.graph = None
 
+    def eliminate_dead_code(self) -> tuple[int, int]:
+        """Remove nodes no output depends on, then unused weights; returns both counts.
+
+        Every registered op is pure, so one reverse sweep suffices: erasing a node drops its
+        uses, and its producers are already dead when the sweep reaches them.
+        """
+        outputs = set(self.outputs)
+        removed = 0
+        for node in reversed(self.nodes):
+            if all(not out.users and out not in outputs for out in node.outputs):
+                self.erase_node(node)
+                removed += 1
+        return removed, self.remove_unused_weights()
+
     def remove_unused_weights(self) -> int:
         dead = [name for name, w in self.weights.items() if not w.users and w not in self.outputs]
         for name in dead:

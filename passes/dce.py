@@ -1,9 +1,7 @@
-"""dce: dead-code elimination.
+"""dce: dead-code elimination (`Graph.eliminate_dead_code`, which the frontends use too).
 
 Every op in the registry is pure, so a node whose outputs feed nothing (and are not graph
-outputs) can go. One sweep in reverse topological order suffices: erasing a node drops its uses,
-so its producers are already dead when the sweep reaches them. Weights no node reads are dropped
-afterwards (graph inputs are part of the signature and stay).
+outputs) can go, and so can weights no node reads. Graph inputs are part of the signature and stay.
 """
 from __future__ import annotations
 
@@ -22,12 +20,6 @@ class DeadCodeElimination(Pass):
     exact: ClassVar[bool] = True
 
     def run(self, graph: Graph) -> PassResult:
-        outputs = set(graph.outputs)
-        removed = 0
-        for node in reversed(graph.nodes):
-            if all(not out.users and out not in outputs for out in node.outputs):
-                graph.erase_node(node)
-                removed += 1
-        removed_weights = graph.remove_unused_weights()
+        removed, removed_weights = graph.eliminate_dead_code()
         return PassResult(bool(removed or removed_weights),
                           {"removed_nodes": removed, "removed_weights": removed_weights})

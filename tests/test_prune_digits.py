@@ -57,16 +57,7 @@ def accuracy(model, x, y) -> float:
     return 100.0 * correct / len(y)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train much faster on one thread than on a shared, oversubscribed machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_pruned_cnn_keeps_its_accuracy_on_digits(one_thread):
+def test_pruned_cnn_keeps_its_accuracy_on_digits(single_thread):
     torch.manual_seed(0)
     x_train, y_train, x_test, y_test = digits()
     model = cnn()

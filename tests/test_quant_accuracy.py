@@ -88,14 +88,11 @@ CONFIGS = {
 
 
 @pytest.fixture(scope="module")
-def digits_results():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def digits_results(single_thread):
     model = train_digits_cnn()
     _, _, xte, yte = digits_data()
     fp32 = accuracy(model, xte, yte)
     rows = {name: quantized_accuracy(model, pipe)[0] for name, pipe in CONFIGS.items()}
-    torch.set_num_threads(before)
     print(f"\ndigits CNN, 360 test images: FP32 {fp32:.2f}%")
     for name, acc in rows.items():
         print(f"  {name:32s} {acc:6.2f}%  ({acc - fp32:+.2f})")

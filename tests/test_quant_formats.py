@@ -11,13 +11,7 @@ from compiler.quant import MXFP4, NVFP4, FloatFormat, FormatError, IntFormat, Qu
 from compiler.quant.formats import block_amax
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The shared 2-core machines make multi-threaded small ops orders of magnitude slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("name, grid", [

@@ -148,11 +148,8 @@ def batch(tokenizer: WordPiece, sentences: list[str]) -> tuple[torch.Tensor, tor
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield load_minilm()
-    torch.set_num_threads(before)
+def minilm(single_thread):
+    return load_minilm()
 
 
 def linear_weights(model: SentenceEncoder, blocks=range(6)) -> dict[str, torch.Tensor]:

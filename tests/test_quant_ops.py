@@ -22,12 +22,7 @@ from tests.op_cases_quant import QUANT_CASES, REFERENCE_CASES, TORCH_ONLY_CASES,
 from tests.test_backend_pytorch import _RUN_STANDALONE
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("case", REFERENCE_CASES + TORCH_ONLY_CASES, ids=lambda c: c.id)

@@ -22,12 +22,7 @@ from passes.quantize.search import weight_reconstruction
 from passes.quantize.sensitivity import choose_wide, layer_sensitivity, plot_sensitivity
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class SmallCNN(nn.Module):

@@ -43,7 +43,7 @@ def import_onnx(model: str | Path | onnx.ModelProto, example_inputs: Sequence[to
         types = bind_inputs(loaded.proto.graph, example_inputs, input_shapes)
         graph = Translator(loaded, types, shapes_given=example_inputs is not None or input_shapes is not None).run()
         check_outputs(loaded.proto.graph, graph.outputs, loaded.label)
-        _eliminate_dead_code(graph)
+        graph.eliminate_dead_code()
         try:
             verify(graph)
         except VerificationError as exc:
@@ -54,14 +54,6 @@ def import_onnx(model: str | Path | onnx.ModelProto, example_inputs: Sequence[to
 def check_model(model: str | Path | onnx.ModelProto) -> list[Unsupported]:
     """Every op of `model` nnforge cannot import (empty when all are supported), without importing."""
     return unsupported_ops(load(model))
-
-
-def _eliminate_dead_code(graph: Graph) -> None:
-    outputs = set(graph.outputs)
-    for node in reversed(graph.nodes):
-        if not any(v.users or v in outputs for v in node.outputs):
-            graph.erase_node(node)
-    graph.remove_unused_weights()
 
 
 def accepts(model: Any) -> bool:

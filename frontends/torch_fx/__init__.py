@@ -51,21 +51,13 @@ def _import(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor] | No
     captured = capture.run(module, fx_graph, inputs, keep=lambda n: n.op == "output" or is_factory(n),
                            where=source_of)
     graph = Translator(captured, submodules, type(module).__name__).run()
-    _eliminate_dead_code(graph)
+    graph.eliminate_dead_code()
     try:
         verify(graph)
     except VerificationError as exc:
         raise FrontendError(f"the torch.fx frontend produced invalid IR (a frontend bug): {exc.what}") from None
     _check_outputs(graph, [t for t in inputs if isinstance(t, torch.Tensor)], captured.output)
     return graph
-
-
-def _eliminate_dead_code(graph: Graph) -> None:
-    outputs = set(graph.outputs)
-    for node in reversed(graph.nodes):
-        if not any(v.users or v in outputs for v in node.outputs):
-            graph.erase_node(node)
-    graph.remove_unused_weights()
 
 
 def _check_outputs(graph: Graph, inputs: list[torch.Tensor], reference: Any) -> None:

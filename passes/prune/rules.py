@@ -77,21 +77,22 @@ def reduce(cx: Cx, node: Node) -> None:
                          if keep or d not in reduced])
 
 
-def arg_reduce(cx: Cx, node: Node) -> None:
+def _select_along_dim(cx: Cx, node: Node) -> tuple[int, list]:
+    """argmax/argmin/topk pick entries along `dim`: that dim is kept whole, the others pass."""
     x = node.inputs[0]
     dims = cx.dims(x)
     d = norm_dim(node.attrs["dim"], x.rank)
     cx.classes.pin_all(dims[d], f"{node.op} over the dim ({node.name})")
-    out = [None if i == d else ids for i, ids in enumerate(dims)]
+    return d, [None if i == d else ids for i, ids in enumerate(dims)]
+
+
+def arg_reduce(cx: Cx, node: Node) -> None:
+    d, out = _select_along_dim(cx, node)
     cx.set(node.output, out if node.attrs["keepdim"] else out[:d] + out[d + 1:])
 
 
 def topk(cx: Cx, node: Node) -> None:
-    x = node.inputs[0]
-    dims = cx.dims(x)
-    d = norm_dim(node.attrs["dim"], x.rank)
-    cx.classes.pin_all(dims[d], f"topk over the dim ({node.name})")
-    out = [None if i == d else ids for i, ids in enumerate(dims)]
+    _, out = _select_along_dim(cx, node)
     for o in node.outputs:
         cx.set(o, list(out))
 

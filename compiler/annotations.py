@@ -27,6 +27,11 @@ class Annotation:
         parts = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
         return f"{self.tag}<{parts}>"
 
+    def references(self) -> tuple[str, ...]:
+        """Names of the graph values this annotation points at; the verifier checks they exist.
+        A pass that renames or replaces such a value updates (or drops) the annotation."""
+        return ()
+
 
 class Annotated:
     """Mixin holding annotations keyed by their class."""

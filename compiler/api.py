@@ -11,6 +11,7 @@ import torch
 
 from compiler import calibration
 from compiler.backend import Artifact, Backend, get_backend
+from compiler.context import PassContext, TargetDescription
 from compiler.errors import PipelineError
 from compiler.frontend import import_model
 from compiler.interpreter import interpret
@@ -38,7 +39,7 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
             print_ir_after_all: bool = False, ir_dump: Callable[[str, str], None] | None = None,
             reproducer_dir: str | Path | None = None,
             on_pass: Callable[[int, Pass], None] | None = None,
-            calibration_data: Any = None) -> CompileResult:
+            calibration_data: Any = None, seed: int = 0, threads: int | None = None) -> CompileResult:
     """Import `model`, run `pipeline` on it, and lower it to `target` (written to `output`).
 
     `pipeline` is inline text, a pipeline file, a parsed Pipeline, or a list of pass instances.
@@ -47,7 +48,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     With `check_equivalence`, every pass and the final artifact are compared numerically with
     the graph before them on the example inputs (or random ones).
     `calibration_data` (a tensor, a list of tensors or an iterable of batches) feeds passes that
-    calibrate (quantize); by default they calibrate on the example inputs.
+    calibrate (quantize); by default they calibrate on the example inputs. `seed` and `threads`
+    go to every pass through its `PassContext`, with the targets' hardware description.
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
@@ -63,14 +65,19 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     inputs = tuple(example_inputs) if example_inputs is not None else random_inputs(graph)
     if print_ir_after_all and ir_dump is None:
         ir_dump = _dump_to_stderr
+    source = "user data" if calibration_data is not None else \
+        "example inputs" if example_inputs is not None else "generated inputs"
+    hardware = TargetDescription()
+    for backend in backends:
+        hardware = backend.describe_target(hardware)
+    context = PassContext(calibration=calibration.validated(
+        graph, calibration_data if calibration_data is not None else inputs, source=source),
+        seed=seed, threads=threads, target=hardware)
     manager = PassManager(parsed.passes, verify_each=verify_each, check_equivalence=check_equivalence,
                           equivalence_inputs=inputs, ir_dump=ir_dump,
-                          reproducer_dir=Path(reproducer_dir) if reproducer_dir else None, on_pass=on_pass)
-    with calibration.calibration_data(calibration_data if calibration_data is not None else inputs,
-                                      source="user data" if calibration_data is not None else
-                                      "example inputs" if example_inputs is not None else "generated inputs",
-                                      graph=graph):
-        report.passes = manager.run(graph)
+                          reproducer_dir=Path(reproducer_dir) if reproducer_dir else None, on_pass=on_pass,
+                          context=context)
+    report.passes = manager.run(graph)
     report.seconds["passes"] = sum(p.seconds for p in report.passes)
     report.seconds["verify"] = sum(p.verify_seconds for p in report.passes)
     report.model["after"] = graph_summary(graph)

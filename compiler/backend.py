@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 
 import torch
 
+from compiler.context import TargetDescription
 from compiler.errors import PipelineError
 from compiler.ir import Graph
 from compiler.options import format_options
@@ -38,6 +39,11 @@ class Backend:
 
     def lower(self, graph: Graph, output: Path | None) -> Artifact:  # pragma: no cover
         raise NotImplementedError
+
+    def describe_target(self, description: TargetDescription) -> TargetDescription:
+        """The hardware description passes see when this is a target: a backend for a device fills
+        in what its options say (part, clock, tile shape); others leave it as it is."""
+        return description
 
     def __str__(self) -> str:
         return self.name + format_options(self)

@@ -1,9 +1,9 @@
-"""Calibration data handed to passes that need real inputs (quantization).
+"""Calibration data handed to passes that need real inputs (quantization, Taylor importance).
 
-`compile(..., calibration_data=...)` sets it around the pass pipeline; without it, compile()
-hands the example inputs (or, lacking those, generated ones). A pass asks `current()` and turns
-it into validated batches with `batches(graph, data, limit)`, which rejects wrong shapes before
-the pass does any work. Accepted data, for a graph whose inputs have static shapes [B, ...]:
+`compile(..., calibration_data=...)` puts it on the pass context (`ctx.calibration`); without it,
+compile() hands the example inputs (or, lacking those, generated ones). A pass turns it into
+validated batches with `batches(graph, data, limit)`, which rejects wrong shapes before the pass
+does any work. Accepted data, for a graph whose inputs have static shapes [B, ...]:
 
 * a tensor or numpy array: one input, B rows per batch (any multiple of B is split into batches);
 * a list/tuple of those: one per batch, or (for a graph of n inputs) one stacked array per input;
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,38 +27,19 @@ from compiler.errors import UserInputError
 from compiler.ir import Graph, TensorType
 from compiler.printer import format_type
 
-Progress = Callable[[str, int, int], None]  # (task, done, total)
-
-
 @dataclass(frozen=True)
 class Calibration:
     data: Any
     source: str = "user data"          # "user data", "example inputs" or "generated inputs"
-    progress: Progress | None = None
-
-
-_CURRENT: ContextVar[Calibration | None] = ContextVar("nnforge_calibration", default=None)
 
 
 EAGER_LIMIT = 1024  # batches read from an iterable when validating up front
 
 
-@contextmanager
-def calibration_data(data: Any, *, source: str = "user data", progress: Progress | None = None,
-                     graph: Graph | None = None) -> Iterator[None]:
-    """Make `data` the current calibration data. With `graph`, it is validated (and an iterable
-    read, up to EAGER_LIMIT batches) right away: wrong shapes fail before any pass runs."""
-    if data is not None and graph is not None:
-        data = batches(graph, data, EAGER_LIMIT)
-    token = _CURRENT.set(None if data is None else Calibration(data, source, progress))
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def current() -> Calibration | None:
-    return _CURRENT.get()
+def validated(graph: Graph, data: Any, *, source: str = "user data") -> Calibration:
+    """`data` checked against the graph's inputs (an iterable read, up to EAGER_LIMIT batches)
+    right away, so wrong shapes fail before any pass runs."""
+    return Calibration(batches(graph, data, EAGER_LIMIT), source)
 
 
 def load_file(path: str | Path) -> Any:
@@ -164,17 +144,8 @@ def _columns(data: Any, names: list[str]) -> list[torch.Tensor] | None:
 
 @contextmanager
 def progress(task: str, total: int) -> Iterator[Callable[[], None]]:
-    """`advance()` for one unit of `task`: to the context's callback, else a transient rich bar on
-    an interactive stderr, else nowhere (passes never print into logs or test output)."""
-    calib = current()
-    done = 0
-    if calib is not None and calib.progress is not None:
-        def advance() -> None:
-            nonlocal done
-            done += 1
-            calib.progress(task, done, total)
-        yield advance
-        return
+    """`advance()` for one unit of `task`: a transient rich bar on an interactive stderr, else
+    nothing (passes never print into logs or test output)."""
     if not sys.stderr.isatty():
         yield lambda: None
         return

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.errors import NNForgeError
 from compiler.gcpause import gc_paused
 from compiler.interpreter import interpret
@@ -64,6 +65,7 @@ class PassManager:
     ir_dump: Callable[[str, str], None] | None = None
     reproducer_dir: Path | None = None
     on_pass: Callable[[int, Pass], None] | None = None
+    context: PassContext = DEFAULT_CONTEXT
 
     @gc_paused()
     def run(self, graph: Graph) -> list[PassRecord]:
@@ -84,7 +86,8 @@ class PassManager:
         weights = dict(graph.weights)
         start = time.perf_counter()
         try:
-            result = p.run(graph)
+            with self.context.torch_threads(p.parallel):
+                result = p.run(graph, self.context)
         except NNForgeError as exc:
             self._fail(index, p, snapshot, weights, f"pass '{p.name}' failed: {exc.what}", exc.hint)
         except Exception as exc:  # a bug in the pass: keep the traceback in the reproducer

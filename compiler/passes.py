@@ -1,8 +1,10 @@
 """Pass base class and registry.
 
 A pass is a frozen dataclass registered under a kebab-case name; its fields are its textual
-options. `run` rewrites the graph in place and returns whether it changed plus statistics. It
-never prints: timing, verification, IR dumps and equivalence checks belong to the pass manager.
+options. `run(graph, ctx)` rewrites the graph in place and returns whether it changed plus
+statistics; what it reads besides the graph (calibration data, seed, threads, the target's
+hardware) comes from the `PassContext`. It never prints: timing, verification, IR dumps and
+equivalence checks belong to the pass manager.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, TypeVar
 
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.errors import PipelineError
 from compiler.ir import Graph
 from compiler.options import format_options
@@ -27,8 +30,9 @@ class Pass:
 
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = True  # exact passes preserve outputs to float rounding
+    parallel: ClassVar[bool] = True  # False: many small tensor ops, run on one thread (PassContext.torch_threads)
 
-    def run(self, graph: Graph) -> PassResult:  # pragma: no cover - abstract
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:  # pragma: no cover
         raise NotImplementedError
 
     def __str__(self) -> str:

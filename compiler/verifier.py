@@ -1,8 +1,9 @@
 """Checks the IR's invariants; run by the pass manager after every pass.
 
 Every problem found is reported at once: unknown ops, attribute schema violations, wrong arity,
-values used before definition or never defined, stale use lists, types that disagree with the
-op registry's shape inference, and cycles.
+values used before definition or never defined, use lists stale in either direction, types that
+disagree with the op registry's shape inference, an op's own constraints (`OpDef.verify`),
+annotations naming values that do not exist, and cycles.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def verify(graph: Graph) -> None:
     for v in graph.outputs:
         if v not in defined:
             problems.append(f"graph output %{v.name} is not defined in the graph")
+    problems.extend(_check_uses(graph.inputs, graph.weights.values(), nodes))
+    problems.extend(_check_annotations(graph.inputs, graph.weights.values(), nodes, names))
     if problems:
         shown = problems[:MAX_REPORTED]
         more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
@@ -74,6 +77,8 @@ def _check_node(node: Node, defined: set[Value]) -> list[str]:
         inferred = opdef.infer([None if v is None else v.type for v in node.inputs], node.attrs)
     except IRError as exc:
         return problems + [f"{where}: {exc.what}"]
+    problems.extend(f"{where}: {message}" for message in opdef.verify(
+        [None if v is None else v.type for v in node.inputs], node.attrs))
     actual = [v.type for v in node.outputs]
     if inferred != actual:
         problems.append(f"{where}: output types {_types(actual)} disagree with inferred {_types(inferred)}")
@@ -83,6 +88,31 @@ def _check_node(node: Node, defined: set[Value]) -> list[str]:
         for user in out.users:
             if user.graph is not node.graph:
                 problems.append(f"{where}: output %{out.name} is used by erased node {user.name}")
+    return problems
+
+
+def _check_uses(inputs, weights, nodes: list[Node]) -> list[str]:
+    """Every user recorded on a value reads it (the other direction is checked per node)."""
+    problems = []
+    values = [*inputs, *weights, *(out for node in nodes for out in node.outputs)]
+    for v in values:
+        for user in v.users:
+            if v not in user.inputs:
+                problems.append(f"value %{v.name}: use list names {user.name} ({user.op}), which does not read it")
+    return problems
+
+
+def _check_annotations(inputs, weights, nodes: list[Node], names: dict[str, Value]) -> list[str]:
+    """Annotations that name other values (a quantization scale) must name existing ones."""
+    problems = []
+    holders = [*inputs, *weights, *nodes, *(out for node in nodes for out in node.outputs)]
+    for holder in holders:
+        for annotation in holder.annotations.values():
+            for ref in annotation.references():
+                if ref not in names:
+                    kind = "node" if isinstance(holder, Node) else "value"
+                    problems.append(f"{kind} %{holder.name}: {annotation.tag} annotation names %{ref}, "
+                                    "which is not in the graph")
     return problems
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph
 from compiler.passes import Pass, PassResult, register_pass
 
@@ -19,7 +20,7 @@ class DeadCodeElimination(Pass):
 
     exact: ClassVar[bool] = True
 
-    def run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         removed, removed_weights = graph.eliminate_dead_code()
         return PassResult(bool(removed or removed_weights),
                           {"removed_nodes": removed, "removed_weights": removed_weights})

@@ -18,6 +18,7 @@ from typing import ClassVar
 import torch
 
 from compiler.errors import IRError
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node, TensorType
 from compiler.ops import get_op
 from compiler.passes import Pass, PassResult, register_pass
@@ -46,7 +47,7 @@ class FoldConstants(Pass):
         if self.max_elements < 0:
             raise ValueError("max-elements must be >= 0")
 
-    def run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         outputs = set(graph.outputs)
         folded = skipped = 0
         for node in graph.nodes:

@@ -28,7 +28,7 @@ class BreakTypes(Pass):
     """Corrupts an output type, as a buggy rewrite would."""
     name: ClassVar[str] = "break-types"
 
-    def run(self, graph):
+    def run(self, graph, ctx):
         graph.nodes[-1].outputs[0].type = TensorType((9,), torch.float32)
         return PassResult(True)
 
@@ -37,7 +37,7 @@ class BreakTypes(Pass):
 class Crash(Pass):
     name: ClassVar[str] = "crash"
 
-    def run(self, graph):
+    def run(self, graph, ctx):
         raise ZeroDivisionError("boom")
 
 
@@ -46,7 +46,7 @@ class Negate(Pass):
     """Claims to be exact but flips the sign of the output."""
     name: ClassVar[str] = "negate"
 
-    def run(self, graph):
+    def run(self, graph, ctx):
         out = graph.outputs[0]
         neg = graph.create_node("neg", [out])
         graph.outputs = [neg.output]

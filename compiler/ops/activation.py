@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
 
 
@@ -14,12 +15,21 @@ def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     return [x if x.dtype.is_floating_point else TensorType(x.shape, torch.float32)]
 
 
-def _unary(name: str, fn, doc: str, *, floating: bool = False, **attrs: Attr) -> None:
+def _unary(name: str, fn, doc: str, *, floating: bool = False, traits: Trait = Trait.ELEMENTWISE
+           | Trait.CHANNEL_PRESERVING, verify=None, **attrs: Attr) -> None:
     names = list(attrs)
     register_op(OpDef(
         name=name, inputs=("x",), category="activation", attrs=dict(attrs),
         torch_call=lambda i, a: (fn, (i[0],), {k: a[k] for k in names}),
-        infer_fn=_to_float if floating else same_as_first, doc=doc))
+        infer_fn=_to_float if floating else same_as_first, doc=doc, traits=traits, verify_fn=verify))
+
+
+def _clip_bounds(ins: list[TensorType | None], a: dict) -> list[str]:
+    if a["min"] is None and a["max"] is None:
+        return ["clip needs a min or a max bound (with neither it is an identity)"]
+    if a["min"] is not None and a["max"] is not None and a["min"] > a["max"]:
+        return [f"clip min {a['min']} is above max {a['max']}"]
+    return []
 
 
 _unary("relu", torch.relu, "max(x, 0)")
@@ -40,6 +50,6 @@ _unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation
 _unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",
        negative_slope=Attr("float", 0.01))
 _unary("clip", torch.clamp, "clamp(x, min, max); ReLU6 is clip{min=0, max=6}",
-       min=Attr("float?", None), max=Attr("float?", None))
-_unary("softmax", torch.softmax, "softmax along dim", dim=Attr("int"))
-_unary("log_softmax", torch.log_softmax, "log of softmax along dim", dim=Attr("int"))
+       verify=_clip_bounds, min=Attr("float?", None), max=Attr("float?", None))
+_unary("softmax", torch.softmax, "softmax along dim", traits=Trait.NONE, dim=Attr("int"))
+_unary("log_softmax", torch.log_softmax, "log of softmax along dim", traits=Trait.NONE, dim=Attr("int"))

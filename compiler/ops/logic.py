@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import OpDef, raise_shape, register_op
 
 
@@ -33,18 +34,19 @@ def _where_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     return [TensorType(_broadcast("where", ins), dtype)]
 
 
-def _predicate(name: str, fn, inputs: tuple[str, ...], doc: str) -> None:
+def _predicate(name: str, fn, inputs: tuple[str, ...], doc: str, commutative: bool = True) -> None:
     register_op(OpDef(
         name=name, inputs=inputs, category="logic",
         torch_call=lambda i, a: (fn, tuple(i), {}),
-        infer_fn=_predicate_infer(name), doc=doc))
+        infer_fn=_predicate_infer(name), doc=doc,
+        traits=Trait.ELEMENTWISE | (Trait.COMMUTATIVE if commutative and len(inputs) == 2 else Trait.NONE)))
 
 
 _predicate("equal", torch.eq, ("a", "b"), "a == b (bool result)")
-_predicate("less", torch.lt, ("a", "b"), "a < b (bool result)")
-_predicate("greater", torch.gt, ("a", "b"), "a > b (bool result)")
-_predicate("less_equal", torch.le, ("a", "b"), "a <= b (bool result)")
-_predicate("greater_equal", torch.ge, ("a", "b"), "a >= b (bool result)")
+_predicate("less", torch.lt, ("a", "b"), "a < b (bool result)", commutative=False)
+_predicate("greater", torch.gt, ("a", "b"), "a > b (bool result)", commutative=False)
+_predicate("less_equal", torch.le, ("a", "b"), "a <= b (bool result)", commutative=False)
+_predicate("greater_equal", torch.ge, ("a", "b"), "a >= b (bool result)", commutative=False)
 _predicate("logical_and", torch.logical_and, ("a", "b"), "a and b (nonzero is true; bool result)")
 _predicate("logical_or", torch.logical_or, ("a", "b"), "a or b (nonzero is true; bool result)")
 _predicate("logical_xor", torch.logical_xor, ("a", "b"), "a xor b (nonzero is true; bool result)")
@@ -53,5 +55,5 @@ _predicate("logical_not", torch.logical_not, ("x",), "not x (nonzero is true; bo
 register_op(OpDef(
     name="where", inputs=("cond", "a", "b"), category="logic",
     torch_call=lambda i, a: (torch.where, (i[0], i[1], i[2]), {}),
-    infer_fn=_where_infer,
+    infer_fn=_where_infer, traits=Trait.ELEMENTWISE,
     doc="a where cond else b, broadcast; a and b promote to a common dtype (torch.where)."))

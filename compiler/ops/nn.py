@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import WeightLayout
 from compiler.ops.registry import Attr, OpDef, prod, raise_shape, register_op
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
@@ -85,6 +86,7 @@ register_op(OpDef(
                               "dilation": a["dilation"], "groups": a["groups"]}),
     infer_fn=_conv_infer,
     macs_fn=lambda ins, outs, a: outs[0].numel * prod(ins[1].shape[1:]),
+    layout=WeightLayout(out_axis=0, in_axis=1, groups="groups", grouped_axis="in", spatial_attr="stride"),
     doc="N-d convolution (rank from len(stride)); symmetric zero padding per spatial dim. "
         "Weight is [out, in/groups, *kernel]."))
 
@@ -98,6 +100,8 @@ register_op(OpDef(
                               "dilation": a["dilation"]}),
     infer_fn=_conv_transpose_infer,
     macs_fn=lambda ins, outs, a: ins[0].numel * prod(ins[1].shape[1:]),
+    layout=WeightLayout(out_axis=1, in_axis=0, groups="groups", grouped_axis="out", spatial_attr="stride",
+                        transposed=True),
     doc="N-d transposed convolution. Weight is [in, out/groups, *kernel]."))
 
 
@@ -113,6 +117,7 @@ register_op(OpDef(
     torch_call=lambda i, a: (F.linear, (i[0], i[1], optional(i, 2)), {}),
     infer_fn=_linear_infer,
     macs_fn=lambda ins, outs, a: outs[0].numel * ins[1].shape[1],
+    layout=WeightLayout(out_axis=0, in_axis=1),
     doc="y = x @ weight.T + bias over the last dim. Weight is [out, in]."))
 
 register_op(OpDef(
@@ -120,10 +125,12 @@ register_op(OpDef(
     torch_call=lambda i, a: (torch.matmul, (i[0], i[1]), {}),
     infer_fn=_matmul_infer,
     macs_fn=lambda ins, outs, a: outs[0].numel * ins[0].shape[-1],
+    layout=WeightLayout(out_axis=-1, in_axis=-2, bias=None),  # a weight when `b` is constant
     doc="Batched matrix product with broadcasting over leading dims (torch.matmul)."))
 
 register_op(OpDef(
     name="embedding", inputs=("indices", "weight"), category="nn",
     torch_call=lambda i, a: (F.embedding, (i[0], i[1]), {}),
     infer_fn=_embedding_infer,
+    layout=WeightLayout(out_axis=1, in_axis=None, bias=None, activations=(), row_axis=0, reduce_axis=1),
     doc="Row lookup: weight[indices]. Weight is [num_embeddings, dim]."))

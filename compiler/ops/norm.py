@@ -5,6 +5,7 @@ import torch.nn.functional as F
 
 from compiler.ops.nn import optional
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
 
 
@@ -23,7 +24,7 @@ register_op(OpDef(
     attrs={"eps": Attr("float", 1e-5)},
     torch_call=lambda i, a: (F.batch_norm, (i[0], i[1], i[2], optional(i, 3), optional(i, 4)),
                              {"training": False, "momentum": 0.0, "eps": a["eps"]}),
-    infer_fn=_batch_norm_infer,
+    infer_fn=_batch_norm_infer, traits=Trait.CHANNEL_PRESERVING,
     doc="Inference BatchNorm over dim 1 with running statistics."))
 
 register_op(OpDef(

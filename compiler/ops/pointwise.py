@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import OpDef, raise_shape, register_op
 
 
@@ -20,7 +21,7 @@ def _rounding(name: str, fn, doc: str) -> None:
     register_op(OpDef(
         name=name, inputs=("x",), category="activation",
         torch_call=lambda i, a: (fn, (i[0],), {}),
-        infer_fn=_float_only(name), doc=doc))
+        infer_fn=_float_only(name), doc=doc, traits=Trait.ELEMENTWISE | Trait.CHANNEL_PRESERVING))
 
 
 _rounding("floor", torch.floor, "largest integer <= x (floating-point inputs)")
@@ -40,5 +41,5 @@ def _prelu_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
 register_op(OpDef(
     name="prelu", inputs=("x", "weight"), category="activation",
     torch_call=lambda i, a: (F.prelu, (i[0], i[1]), {}),
-    infer_fn=_prelu_infer,
+    infer_fn=_prelu_infer, traits=Trait.ELEMENTWISE | Trait.CHANNEL_PRESERVING,
     doc="x if x >= 0 else weight * x; weight has 1 entry or one per channel (dim 1)."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import Attr, OpDef, raise_shape, register_op
 
 
@@ -56,7 +57,7 @@ register_op(OpDef(
                              {"kernel_size": a["kernel"], "stride": a["stride"],
                               "padding": a["padding"], "dilation": a["dilation"],
                               "ceil_mode": a["ceil_mode"]}),
-    infer_fn=_pool_infer("max_pool"),
+    infer_fn=_pool_infer("max_pool"), traits=Trait.CHANNEL_PRESERVING,
     doc="Max pooling."))
 
 register_op(OpDef(
@@ -67,21 +68,21 @@ register_op(OpDef(
                              {"kernel_size": a["kernel"], "stride": a["stride"],
                               "padding": a["padding"], "ceil_mode": a["ceil_mode"],
                               "count_include_pad": a["count_include_pad"]}),
-    infer_fn=_pool_infer("avg_pool"),
+    infer_fn=_pool_infer("avg_pool"), traits=Trait.CHANNEL_PRESERVING,
     doc="Average pooling."))
 
 register_op(OpDef(
     name="adaptive_avg_pool", inputs=("x",), category="pool",
     attrs={"output_size": Attr("ints")},
     torch_call=lambda i, a: (_ADAPTIVE_AVG[len(a["output_size"]) - 1], (i[0], a["output_size"]), {}),
-    infer_fn=_resample_infer("output_size"),
+    infer_fn=_resample_infer("output_size"), traits=Trait.CHANNEL_PRESERVING,
     doc="Adaptive average pooling to a fixed spatial size (1 = global average pooling)."))
 
 register_op(OpDef(
     name="adaptive_max_pool", inputs=("x",), category="pool",
     attrs={"output_size": Attr("ints")},
     torch_call=lambda i, a: (_ADAPTIVE_MAX[len(a["output_size"]) - 1], (i[0], a["output_size"]), {}),
-    infer_fn=_resample_infer("output_size"),
+    infer_fn=_resample_infer("output_size"), traits=Trait.CHANNEL_PRESERVING,
     doc="Adaptive max pooling to a fixed spatial size."))
 
 register_op(OpDef(
@@ -92,5 +93,5 @@ register_op(OpDef(
            "align_corners": Attr("bool?", None)},
     torch_call=lambda i, a: (F.interpolate, (i[0],),
                              {"size": a["size"], "mode": a["mode"], "align_corners": a["align_corners"]}),
-    infer_fn=_resample_infer("size"),
+    infer_fn=_resample_infer("size"), traits=Trait.CHANNEL_PRESERVING,
     doc="Resample spatial dims to a static size (F.interpolate)."))

@@ -2,8 +2,10 @@
 
 An `OpDef` holds the attribute schema, the input signature, the torch reference (as one torch
 call, so the interpreter runs it and the PyTorch backend emits it verbatim), shape inference
-(by default the reference run on meta tensors) and the MAC count. Frontends map into these ops,
-backends lower from them, the verifier checks against them.
+(by default the reference run on meta tensors), the MAC count, the structure passes read (a
+`WeightLayout` and `Trait` flags, `compiler/ops/interfaces.py`) and a verify hook for constraints
+shape inference does not express. Frontends map into these ops, backends lower from them, the
+verifier checks against them.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import torch
 
 from compiler.errors import IRError
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait, WeightLayout
 
 REQUIRED = object()
 
@@ -80,6 +83,17 @@ class OpDef:
     category: str = "misc"
     doc: str = ""
     foldable: bool = True  # False: keep the node even on constant inputs (fake_quant marks a format)
+    layout: WeightLayout | None = None
+    traits: Trait = Trait.NONE
+    # problems shape inference cannot see (a clip with neither bound): (input types, attrs) -> messages
+    verify_fn: Callable[[list[TensorType | None], dict], list[str]] | None = None
+
+    def has(self, trait: Trait) -> bool:
+        return bool(self.traits & trait) or (trait is Trait.LAYER and self.layout is not None)
+
+    def verify(self, inputs: list[TensorType | None], attrs: dict) -> list[str]:
+        """Constraints beyond shapes and the attribute schema; one message per problem."""
+        return list(self.verify_fn(inputs, attrs)) if self.verify_fn is not None else []
 
     # ---- signature --------------------------------------------------------------------
     @property
@@ -181,6 +195,11 @@ def get_op(name: str) -> OpDef:
         return _REGISTRY[name]
     except KeyError:
         raise IRError(f"unknown op '{name}'") from None
+
+
+def find_op(name: str) -> OpDef | None:
+    """The op's definition, or None for a name nothing registered."""
+    return _REGISTRY.get(name)
 
 
 def all_ops() -> dict[str, OpDef]:

@@ -6,6 +6,7 @@ import operator
 import torch
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import Attr, OpDef, normalize_dim, raise_shape, register_op
 
 _INDEX_DTYPES = (torch.int64, torch.int32)
@@ -29,7 +30,7 @@ def gather_index(dim: int, idx) -> tuple:
 register_op(OpDef(
     name="gather", inputs=("x", "indices"), category="shape", attrs={"dim": Attr("int")},
     torch_call=lambda i, a: (operator.getitem, (i[0], gather_index(a["dim"], i[1])), {}),
-    infer_fn=_gather_infer,
+    infer_fn=_gather_infer, traits=Trait.SHAPE_ONLY,
     doc="Take entries along dim (0 <= dim < rank) at integer indices of any shape (negative ones "
         "count from the end); "
         "the result's shape is x.shape[:dim] + indices.shape + x.shape[dim+1:] (ONNX Gather)."))
@@ -45,7 +46,7 @@ def _tile_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
 register_op(OpDef(
     name="tile", inputs=("x",), category="shape", attrs={"repeats": Attr("ints")},
     torch_call=lambda i, a: (torch.tile, (i[0], a["repeats"]), {}),
-    infer_fn=_tile_infer,
+    infer_fn=_tile_infer, traits=Trait.SHAPE_ONLY,
     doc="Repeat the whole tensor repeats[d] times along each dim d (one entry per dim)."))
 
 

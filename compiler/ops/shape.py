@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
+from compiler.ops.interfaces import Trait
 from compiler.ops.registry import Attr, OpDef, normalize_dim, prod, raise_shape, register_op
 
 
@@ -86,19 +87,19 @@ def slice_index(attrs: dict) -> tuple:
 register_op(OpDef(
     name="reshape", inputs=("x",), category="shape", attrs={"shape": Attr("ints")},
     torch_call=lambda i, a: (torch.reshape, (i[0], a["shape"]), {}),
-    infer_fn=_reshape_infer,
+    infer_fn=_reshape_infer, traits=Trait.SHAPE_ONLY,
     doc="Static reshape (flatten, view, squeeze and unsqueeze all become this)."))
 
 register_op(OpDef(
     name="permute", inputs=("x",), category="shape", attrs={"dims": Attr("ints")},
     torch_call=lambda i, a: (torch.permute, (i[0], a["dims"]), {}),
-    infer_fn=_permute_infer,
+    infer_fn=_permute_infer, traits=Trait.SHAPE_ONLY,
     doc="Reorder dims (transpose becomes this)."))
 
 register_op(OpDef(
     name="concat", inputs=("*xs",), category="shape", attrs={"dim": Attr("int")},
     torch_call=lambda i, a: (torch.cat, (list(i),), {"dim": a["dim"]}),
-    infer_fn=_concat_infer,
+    infer_fn=_concat_infer, traits=Trait.SHAPE_ONLY,
     doc="Concatenate inputs along dim."))
 
 register_op(OpDef(
@@ -106,20 +107,20 @@ register_op(OpDef(
     attrs={"sizes": Attr("ints"), "dim": Attr("int")},
     torch_call=lambda i, a: (torch.split, (i[0], list(a["sizes"])), {"dim": a["dim"]}),
     num_outputs=lambda a: len(a["sizes"]),
-    infer_fn=_split_infer,
+    infer_fn=_split_infer, traits=Trait.SHAPE_ONLY,
     doc="Split along dim into pieces of the given sizes; one output per piece."))
 
 register_op(OpDef(
     name="slice", inputs=("x",), category="shape",
     attrs={"dim": Attr("int"), "start": Attr("int"), "end": Attr("int"), "step": Attr("int", 1)},
     torch_call=lambda i, a: (operator.getitem, (i[0], slice_index(a)), {}),
-    infer_fn=_slice_infer,
+    infer_fn=_slice_infer, traits=Trait.SHAPE_ONLY,
     doc="x[..., start:end:step] along dim (0 <= start <= end, step > 0; end clamps to the size)."))
 
 register_op(OpDef(
     name="expand", inputs=("x",), category="shape", attrs={"shape": Attr("ints")},
     torch_call=lambda i, a: (torch.broadcast_to, (i[0], a["shape"]), {}),
-    infer_fn=_expand_infer,
+    infer_fn=_expand_infer, traits=Trait.SHAPE_ONLY,
     doc="Broadcast to a static shape."))
 
 register_op(OpDef(
@@ -130,11 +131,11 @@ register_op(OpDef(
     torch_call=lambda i, a: (F.pad, (i[0], a["pads"]),
                              {"mode": a["mode"], "value": a["value"]} if a["mode"] == "constant"
                              else {"mode": a["mode"]}),
-    infer_fn=_pad_infer,
+    infer_fn=_pad_infer, traits=Trait.SHAPE_ONLY,
     doc="Pad; pads in torch order (last dim first, (before, after) pairs)."))
 
 register_op(OpDef(
     name="cast", inputs=("x",), category="shape", attrs={"dtype": Attr("dtype")},
     torch_call=lambda i, a: ("to", (i[0], a["dtype"]), {}),
-    infer_fn=lambda ins, a: [TensorType(ins[0].shape, a["dtype"])],
+    infer_fn=lambda ins, a: [TensorType(ins[0].shape, a["dtype"])], traits=Trait.ELEMENTWISE | Trait.CHANNEL_PRESERVING,
     doc="Convert to another dtype."))

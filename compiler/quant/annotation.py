@@ -45,6 +45,9 @@ class QuantAnnotation(Annotation):
                           if f.default is MISSING or getattr(self, f.name) != f.default)
         return f"{self.tag}<{parts}>"
 
+    def references(self) -> tuple[str, ...]:
+        return tuple(name for name in (self.scale, self.zero_point, self.tensor_scale) if name)
+
     def spec(self):
         """The format object (bits, grid, kernels)."""
         from compiler.quant.formats import parse_format

@@ -23,12 +23,13 @@ from typing import ClassVar
 
 from compiler.ir import Graph, Node
 from compiler.passes import Pass, PassResult, register_pass
-from passes.fold_bn.affine import AFFINE_OPS, Affine, affine_of, single_threaded
-from passes.fold_bn.consumer import CONSUMERS, fold_into_consumers
-from passes.fold_bn.producer import PRODUCERS, fold_into_producer
+from compiler.context import DEFAULT_CONTEXT, PassContext
+from passes.fold_bn.affine import AFFINE_OPS, Affine, affine_of
+from passes.fold_bn.consumer import consumer_layout, fold_into_consumers
+from passes.fold_bn.producer import fold_into_producer, producer_layout
 
 __all__ = ["FoldBatchNorm", "FoldStats", "fold_affine_maps", "Affine", "affine_of",
-           "fold_into_producer", "fold_into_consumers", "single_threaded"]
+           "fold_into_producer", "fold_into_consumers"]
 
 _NO_NEIGHBOUR = ("unsupported-producer", "unsupported-consumer")
 
@@ -66,9 +67,9 @@ def _fold_one(graph: Graph, node: Node, consumers: bool) -> tuple[str | None, bo
 def _neighbours_foldable(node: Node) -> bool:
     """An elementwise op counts as a candidate only next to a layer it could fold into."""
     producers = [v.producer for v in node.inputs if v is not None and v.producer is not None]
-    if any(p.op in PRODUCERS or p.op == "permute" for p in producers):
+    if any(producer_layout(p) is not None or p.op == "permute" for p in producers):
         return True
-    return any(u.op in CONSUMERS for out in node.outputs for u in out.users)
+    return any(consumer_layout(u) is not None for out in node.outputs for u in out.users)
 
 
 def fold_affine_maps(graph: Graph, *, batch_norm: bool = True, elementwise: bool = True,
@@ -107,12 +108,12 @@ class FoldBatchNorm(Pass):
     linear layers reading it (only where that is exact); `affine` covers mul/add/sub/div."""
 
     exact: ClassVar[bool] = True
+    parallel: ClassVar[bool] = False
     before: bool = True
     affine: bool = True
 
-    def run(self, graph: Graph) -> PassResult:
-        with single_threaded():
-            fs = fold_affine_maps(graph, elementwise=self.affine, consumers=self.before)
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
+        fs = fold_affine_maps(graph, elementwise=self.affine, consumers=self.before)
         skipped = Counter(fs.bn_skipped.values())
         stats: dict[str, int | float | str] = {"folded": fs.bn_folded, "skipped": sum(skipped.values())}
         stats.update({f"skipped.{r}": c for r, c in sorted(skipped.items())})

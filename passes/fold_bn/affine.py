@@ -6,9 +6,7 @@ along at most one axis and does not broadcast the result beyond x. Everything is
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
@@ -96,16 +94,3 @@ def affine_of(node: Node) -> Affine | str | None:
     if node.op in ("mul", "add", "sub", "div"):
         return _elementwise(node)
     return None
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Weight arithmetic on one thread: the tensors are small, and on a busy machine torch's
-    thread pool waits on its slowest thread (a 64x64x3x3 bmm took 15 ms on 2 shared cores,
-    0.4 ms on one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

@@ -1,4 +1,5 @@
-"""Fold an affine map into the conv / linear layers that consume its output.
+"""Fold an affine map into the layers that consume its output (any op whose `WeightLayout`
+contracts its input channels and has a bias: conv, linear).
 
     W (x * s + t) + b   =>   W' = W * s (per input channel),  b' = b + sum(W * t)
 
@@ -8,49 +9,25 @@ node disappears; a weight shared between consumers gets a new value per consumer
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 from compiler.ir import Graph, Node
+from compiler.ops import get_op
+from compiler.ops.interfaces import WeightLayout
 from passes.fold_bn.affine import Affine
 
 
-def _conv_channel_axis(node: Node) -> int:
-    return node.inputs[0].rank - len(node.attrs["stride"]) - 1
+def consumer_layout(node: Node) -> WeightLayout | None:
+    """The layout of a layer that can absorb a per-input-channel map: it contracts its input
+    channels with a weight and has a bias for the shift's contribution."""
+    layout = get_op(node.op).layout
+    if layout is None or layout.in_axis is None or layout.bias is None or layout.transposed:
+        return None
+    return layout
 
 
-def _conv_check(node: Node, aff: Affine) -> str | None:
-    if aff.shifts() and any(node.attrs["padding"]):
-        return "padded-consumer"
-    return None
-
-
-def _conv_fold(w: torch.Tensor, b: torch.Tensor, s: torch.Tensor, t: torch.Tensor, node: Node):
-    """w [out, in/g, *k]: input channel of w[o, i] is (o // (out/g)) * (in/g) + i."""
-    out, in_g = w.shape[:2]
-    groups = node.attrs["groups"]
-    channel = (torch.arange(out) // (out // groups) * in_g).view(-1, 1) + torch.arange(in_g).view(1, -1)
-    expand = (...,) + (None,) * (w.dim() - 2)
-    return w * s[channel][expand], b + (w * t[channel][expand]).flatten(1).sum(1)
-
-
-def _linear_fold(w: torch.Tensor, b: torch.Tensor, s: torch.Tensor, t: torch.Tensor, node: Node):
-    return w * s.view(1, -1), b + w @ t
-
-
-@dataclass(frozen=True)
-class ConsumerRule:
-    axis: Callable[[Node], int]                     # axis of the consumer's input holding channels
-    check: Callable[[Node, Affine], str | None]
-    fold: Callable                                  # (w, b, scale, shift, node) -> (w', b')
-
-
-CONSUMERS: dict[str, ConsumerRule] = {
-    "conv": ConsumerRule(_conv_channel_axis, _conv_check, _conv_fold),
-    "linear": ConsumerRule(lambda n: n.inputs[0].rank - 1, lambda n, a: None, _linear_fold),
-}
+def _padded(node: Node) -> bool:
+    return any(node.attrs.get("padding", ()))
 
 
 def _refusal(graph: Graph, aff: Affine) -> str | None:
@@ -58,19 +35,20 @@ def _refusal(graph: Graph, aff: Affine) -> str | None:
     if out in graph.outputs or not out.users:
         return "unsupported-consumer"
     for user in out.users:
-        rule = CONSUMERS.get(user.op)
-        if rule is None or user.inputs[0] is not out or out in user.inputs[1:]:
+        layout = consumer_layout(user)
+        x_index = layout.activations[0] if layout is not None else None
+        if layout is None or user.inputs[x_index] is not out or \
+                any(v is out for i, v in enumerate(user.inputs) if i != x_index):
             return "unsupported-consumer"
-        weight, bias = user.inputs[1], user.inputs[2] if len(user.inputs) > 2 else None
+        weight, bias = layout.weight_value(user), layout.bias_value(user)
         if weight.data is None or (bias is not None and bias.data is None):
             return "non-constant-operand"
         if not weight.dtype.is_floating_point:
             return "non-float-weight"
-        if not aff.fits(rule.axis(user)):
+        if not aff.fits(layout.input_channel_axis(user)):
             return "channel-mismatch"
-        reason = rule.check(user, aff)
-        if reason is not None:
-            return reason
+        if aff.shifts() and _padded(user):
+            return "padded-consumer"
     return None
 
 
@@ -81,20 +59,25 @@ def fold_into_consumers(graph: Graph, aff: Affine) -> str | None:
         return reason
     out = aff.node.outputs[0]
     for user in list(out.users):
-        rule = CONSUMERS[user.op]
-        weight, bias = user.inputs[1], user.inputs[2] if len(user.inputs) > 2 else None
-        scale, shift = aff.vectors(aff.x.shape[rule.axis(user)])
+        layout = consumer_layout(user)
+        weight, bias = layout.weight_value(user), layout.bias_value(user)
+        scale, shift = aff.vectors(aff.x.shape[layout.input_channel_axis(user)])
         w64 = weight.data.detach().to(torch.float64)
-        b64 = bias.data.detach().to(torch.float64) if bias is not None else w64.new_zeros(w64.shape[0])
-        new_w, new_b = rule.fold(w64, b64, scale, shift, user)
+        channels = w64.shape[layout.out_axis]
+        b64 = bias.data.detach().to(torch.float64) if bias is not None else w64.new_zeros(channels)
+        new_w = layout.scale_input_channels(w64, scale, user)
+        # the shift adds sum_i W[o, i] * t[i] to output channel o (every window is whole: unpadded)
+        moved = layout.scale_input_channels(w64, shift, user).movedim(layout.out_axis, 0)
+        new_b = b64 + moved.reshape(channels, -1).sum(1)
         dtype = weight.dtype
         if aff.scale is not None:
-            graph.set_input(user, 1, graph.rebind_weight(weight, new_w.to(dtype), user))
+            graph.set_input(user, layout.weight, graph.rebind_weight(weight, new_w.to(dtype), user))
         if bias is not None:
-            graph.set_input(user, 2, graph.rebind_weight(bias, new_b.to(dtype), user))
+            graph.set_input(user, layout.bias, graph.rebind_weight(bias, new_b.to(dtype), user))
         elif aff.shift is not None:
             stem = weight.name.removesuffix(".weight") if weight.name.endswith(".weight") else user.name
-            graph.set_input(user, 2, graph.add_weight(f"{stem}.bias", new_b.to(dtype), is_param=weight.is_param))
-        graph.set_input(user, 0, aff.x)
+            graph.set_input(user, layout.bias, graph.add_weight(f"{stem}.bias", new_b.to(dtype),
+                                                                is_param=weight.is_param))
+        graph.set_input(user, layout.activations[0], aff.x)
     graph.erase_node(aff.node)
     return None

@@ -1,6 +1,9 @@
-"""Fold an affine map into the conv / conv_transpose / linear / matmul that produces its input.
+"""Fold an affine map into the layer that produces its input.
 
     y = (W x + b) * s + t   =>   W' = W * s (per output channel),  b' = b * s + t
+
+Any op whose `WeightLayout` contracts its input and has a bias qualifies (conv, conv_transpose,
+linear); the layout says which weight axis holds the output channels and what groups mean.
 
 A matmul by a constant [in, out] matrix becomes a linear node carrying the folded weight and bias.
 One permute between the producer and the map is looked through (BatchNorm1d over a linear's
@@ -8,61 +11,25 @@ features after a transpose): the map's axis is followed back through the permuta
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
 
 from compiler.ir import Graph, Node, Value
+from compiler.ops import get_op
+from compiler.ops.interfaces import WeightLayout
 from passes.fold_bn.affine import Affine
 
 
-def _scale_out_dim0(w: torch.Tensor, s: torch.Tensor, node: Node) -> torch.Tensor:
-    """conv [out, in/g, *k] and linear [out, in]: output channels are dim 0."""
-    return w * s.view(-1, *([1] * (w.dim() - 1)))
-
-
-def _scale_conv_transpose(w: torch.Tensor, s: torch.Tensor, node: Node) -> torch.Tensor:
-    """conv_transpose [in, out/g, *k]: output channel g*(out/g)+j lives at [group g rows, j]."""
-    g = node.attrs["groups"]
-    cin, cout_g, *k = w.shape
-    grouped = w.reshape(g, cin // g, cout_g, *k)
-    return (grouped * s.view(g, 1, cout_g, *([1] * len(k)))).reshape(w.shape)
-
-
-def _scale_matmul(w: torch.Tensor, s: torch.Tensor, node: Node) -> torch.Tensor:
-    """matmul by [in, out]: returned as a linear weight [out, in]."""
-    return (w * s.view(1, -1)).t().contiguous()
-
-
-def _conv_axis(node: Node) -> int:
-    return node.outputs[0].rank - len(node.attrs["stride"]) - 1  # unbatched convs have no dim 0
-
-
-def _last_axis(node: Node) -> int:
-    return node.outputs[0].rank - 1
-
-
-@dataclass(frozen=True)
-class ProducerRule:
-    axis: Callable[[Node], int]                       # output axis holding the channels
-    scale: Callable[[torch.Tensor, torch.Tensor, Node], torch.Tensor]
-
-
-PRODUCERS: dict[str, ProducerRule] = {
-    "conv": ProducerRule(_conv_axis, _scale_out_dim0),
-    "conv_transpose": ProducerRule(_conv_axis, _scale_conv_transpose),
-    "linear": ProducerRule(_last_axis, _scale_out_dim0),
-    "matmul": ProducerRule(_last_axis, _scale_matmul),
-}
+def producer_layout(node: Node | None) -> WeightLayout | None:
+    """The layout of a layer an affine map after it can fold into: one that contracts its input
+    and has a bias to take the shift (a matmul gets one by becoming a linear)."""
+    layout = get_op(node.op).layout if node is not None else None
+    if layout is None or layout.in_axis is None or (layout.bias is None and node.op != "matmul"):
+        return None
+    return layout
 
 
 def only_feeds(graph: Graph, value: Value, node: Node) -> bool:
     return value.users == [node] and value not in graph.outputs
-
-
-def _arg(node: Node, i: int) -> Value | None:
-    return node.inputs[i] if i < len(node.inputs) else None
 
 
 def fold_into_producer(graph: Graph, aff: Affine) -> str | None:
@@ -77,27 +44,30 @@ def fold_into_producer(graph: Graph, aff: Affine) -> str | None:
             axis = prod.attrs["dims"][axis] % x.rank
         reader, x = prod, prod.inputs[0]
         prod = x.producer
-    if prod is None or prod.op not in PRODUCERS:
+    layout = producer_layout(prod)
+    if layout is None:
         return "unsupported-producer"
     if not only_feeds(graph, x, reader):
         return "producer-output-shared"
-    rule = PRODUCERS[prod.op]
-    weight, bias = prod.inputs[1], _arg(prod, 2)
+    weight, bias = layout.weight_value(prod), layout.bias_value(prod)
     if prod.op == "matmul" and (prod.inputs[0].data is not None or weight.rank != 2):
         return "non-constant-operand"
     if weight.data is None or (bias is not None and bias.data is None):
         return "non-constant-operand"
     if not weight.dtype.is_floating_point:
         return "non-float-weight"
-    channel_axis = rule.axis(prod)
+    channel_axis = layout.output_channel_axis(prod)
     if axis is not None and axis != channel_axis:
-        return "linear-not-2d" if prod.op in ("linear", "matmul") else "channel-mismatch"
+        return "linear-not-2d" if layout.channels_last else "channel-mismatch"
     scale, shift = aff.vectors(x.shape[channel_axis])
 
     w64 = weight.data.detach().to(torch.float64)
     b64 = bias.data.detach().to(torch.float64) if bias is not None else torch.zeros_like(scale)
     dtype = weight.dtype
-    new_w = rule.scale(w64, scale, prod).to(dtype)
+    new_w = layout.scale_output_channels(w64, scale, prod)
+    if prod.op == "matmul":  # the linear it becomes holds the weight as [out, in]
+        new_w = new_w.t().contiguous()
+    new_w = new_w.to(dtype)
     new_b = (b64 * scale + shift).to(dtype)
     stem = weight.name.removesuffix(".weight") if weight.name.endswith(".weight") else prod.name
     if prod.op == "matmul":  # becomes linear(x, W'.T, b')
@@ -109,11 +79,11 @@ def fold_into_producer(graph: Graph, aff: Affine) -> str | None:
         graph.erase_node(prod)
     else:
         if aff.scale is not None:
-            graph.set_input(prod, 1, graph.rebind_weight(weight, new_w, prod))
+            graph.set_input(prod, layout.weight, graph.rebind_weight(weight, new_w, prod))
         if bias is not None:
-            graph.set_input(prod, 2, graph.rebind_weight(bias, new_b, prod))
+            graph.set_input(prod, layout.bias, graph.rebind_weight(bias, new_b, prod))
         else:
-            graph.set_input(prod, 2, graph.add_weight(f"{stem}.bias", new_b, is_param=weight.is_param))
+            graph.set_input(prod, layout.bias, graph.add_weight(f"{stem}.bias", new_b, is_param=weight.is_param))
     graph.replace_all_uses(aff.node.outputs[0], aff.node.inputs[x_index])
     graph.erase_node(aff.node)
     return None

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from compiler import calibration
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
 from compiler.passes import Pass, PassResult, register_pass
@@ -63,10 +64,10 @@ class Prune(Pass):
     # the readable group listing, reachable through the pass registry (the CLI's `inspect --groups`)
     describe_groups = staticmethod(describe_groups)
 
-    def run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         data, source = None, "none"
         if self.importance == "taylor":  # compile(calibration_data=...) / --calibration-data, if given
-            current = calibration.current()
+            current = ctx.calibration
             if current is not None:
                 data, source = calibration.batches(graph, current.data, self.calibration), current.source
             else:

@@ -17,16 +17,16 @@ Each step is linear in the total number of channel indices.
 """
 from __future__ import annotations
 
-import fnmatch
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from compiler.ir import Graph, Node, Value
+from compiler.names import layer_names, name_matches
 from passes.prune.classes import Classes
 from passes.prune.context import Cx, opaque
-from passes.prune.rules import RULES
+from passes.prune.rules import rule_for
 
 HEAD_POLICY = "inner coordinate (only whole heads and groups are pruned)"
 
@@ -78,7 +78,7 @@ def analyze(graph: Graph, ignore: tuple[str, ...] = ()) -> Analysis:
     for v in graph.inputs:
         cx.set(v, [None] * v.rank)
     for node in graph.nodes:
-        rule = RULES.get(node.op, opaque)
+        rule = rule_for(node.op) or opaque
         try:
             rule(cx, node)
         except Exception as exc:  # a rule that cannot handle this node: keep everything it touches
@@ -105,25 +105,6 @@ def analyze(graph: Graph, ignore: tuple[str, ...] = ()) -> Analysis:
 
 
 # ---- names ------------------------------------------------------------------------------------------
-def layer_names(node: Node) -> list[str]:
-    """Names a pattern may use for a node: its module path (from weight names) and node name."""
-    names = [node.name]
-    for v in node.inputs:
-        if v is not None and v.data is not None:
-            names.append(v.name)
-            stem = v.name.rsplit(".", 1)[0]
-            if stem != v.name:
-                names.append(stem)
-    if node.source:
-        names.append(node.source.split(" (")[0])
-    return names
-
-
-def name_matches(pattern: str, names: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(n, pattern) or n == pattern or n.startswith(pattern + ".")
-               for n in names)
-
-
 def matching_nodes(graph: Graph, patterns: tuple[str, ...]) -> list[Node]:
     if not patterns:
         return []

@@ -1,7 +1,8 @@
 """Rules for layers with weights: which weight dims follow which activation dims.
 
-conv/linear/embedding outputs start new channel classes shared with their weight's output dim
-and bias; their input dims are coupled with the weight's input dim. A grouped convolution splits
+Layers (conv, conv_transpose, linear: whatever has a `WeightLayout` that contracts its input)
+start new channel classes shared with their weight's output axis and bias; their input channels
+are coupled with the weight's input axis. A grouped convolution splits
 its channels into (group, channel in group) coordinates, so only whole groups go (a depthwise
 conv couples its output channels with its input channels). Norm layers couple their statistics
 and affine parameters with the normalized dims; matmul couples the contracted dims and the batch
@@ -10,53 +11,42 @@ dims (attention heads flow through here).
 from __future__ import annotations
 
 from compiler.ir import Node
+from compiler.ops import get_op
 from passes.prune.context import Cx, merge, pin_spatial, split
 
 
-def linear(cx: Cx, node: Node) -> None:
-    x, w = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    cx.join([(x, x.rank - 1), (w, 1)], w.shape[1])
-    out_ids = cx.join([(w, 0)] + ([(b, 0)] if b is not None else []), w.shape[0])
-    cx.set(node.output, cx.dims(x)[:-1] + [out_ids])
-
-
-def conv(cx: Cx, node: Node) -> None:
-    """conv: weight [out, in/groups, *k]. Grouped: channel = (group, index in group)."""
-    x, w = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    k, g = len(node.attrs["stride"]), node.attrs["groups"]
-    c = x.rank - k - 1
-    in_ids = cx.dims(x)[c]
-    pin_spatial(cx, node, cx.dims(x)[c + 1:])
-    out_ids = cx.join([(w, 0)] + ([(b, 0)] if b is not None else []), w.shape[0])
-    if g == 1:
-        cx.join([(x, c), (w, 1)], w.shape[1])
-    else:
-        g_in, i_in = split(cx, in_ids, [g, w.shape[1]])
-        cx.couple(w, 1, i_in)
-        g_out, _ = split(cx, out_ids, [g, w.shape[0] // g])
+def weighted(cx: Cx, node: Node) -> None:
+    """A layer whose weight contracts its input channels (conv, conv_transpose, linear), read off
+    its `WeightLayout`. With groups, the axis holding per-group channels couples with the channel
+    inside the group, and the group coordinate of the inputs is the one of the outputs."""
+    layout = get_op(node.op).layout
+    x, w, b = node.inputs[layout.activations[0]], layout.weight_value(node), layout.bias_value(node)
+    bias = [(b, 0)] if b is not None else []
+    c, g = layout.input_channel_axis(node), layout.group_count(node)
+    w_in, w_out = layout.in_axis % w.rank, layout.out_axis % w.rank
+    spatial = x.rank - c - 1
+    if g > 1 and layout.grouped_axis == "out":  # weight [in, out/g, *k]
+        in_ids = cx.join([(x, c), (w, w_in)], w.shape[w_in])
+        pin_spatial(cx, node, cx.dims(x)[c + 1:])
+        per_group = cx.join([(w, w_out)], w.shape[w_out])
+        g_in, _ = split(cx, in_ids, [g, w.shape[w_in] // g])
+        out_ids = merge(cx, [g_in, per_group], [g, w.shape[w_out]])
+        if b is not None:
+            cx.couple(b, 0, out_ids)
+    elif g > 1:  # weight [out, in/g, *k]
+        in_ids = cx.dims(x)[c]
+        pin_spatial(cx, node, cx.dims(x)[c + 1:])
+        out_ids = cx.join([(w, w_out)] + bias, w.shape[w_out])
+        g_in, i_in = split(cx, in_ids, [g, w.shape[w_in]])
+        cx.couple(w, w_in, i_in)
+        g_out, _ = split(cx, out_ids, [g, w.shape[w_out] // g])
         cx.classes.unify(g_in, g_out)
-    cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * k)
-
-
-def conv_transpose(cx: Cx, node: Node) -> None:
-    """conv_transpose: weight [in, out/groups, *k]; output channel = (group, index in group)."""
-    x, w = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    k, g = len(node.attrs["stride"]), node.attrs["groups"]
-    c = x.rank - k - 1
-    in_ids = cx.join([(x, c), (w, 0)], w.shape[0])
-    pin_spatial(cx, node, cx.dims(x)[c + 1:])
-    per_group = cx.join([(w, 1)], w.shape[1])
-    if g == 1:
-        out_ids = per_group
     else:
-        g_in, _ = split(cx, in_ids, [g, w.shape[0] // g])
-        out_ids = merge(cx, [g_in, per_group], [g, w.shape[1]])
-    if b is not None:
-        cx.couple(b, 0, out_ids)
-    cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * k)
+        cx.join([(x, c), (w, w_in)], w.shape[w_in])
+        if spatial:
+            pin_spatial(cx, node, cx.dims(x)[c + 1:])
+        out_ids = cx.join([(w, w_out)] + bias, w.shape[w_out])
+    cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * spatial)
 
 
 def matmul(cx: Cx, node: Node) -> None:

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from passes.prune.groups import Analysis, Group, layer_names, name_matches
+from compiler.names import layer_names, name_matches
+from passes.prune.groups import Analysis, Group
 
 
 def group_step(analysis: Analysis, group: Group, round_to: int) -> int:

@@ -15,10 +15,9 @@ import numpy as np
 
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph, Value
+from compiler.ops import get_op
 from passes.prune.groups import Analysis, Group, analyze
 
-_ROLES = {"conv": ("out", "in"), "linear": ("out", "in"), "conv_transpose": ("in", "out"),
-          "embedding": ("rows", "out"), "matmul": ("rows", "cols")}
 _QUIET = {"relu", "silu", "gelu", "sigmoid", "tanh", "clip", "hardswish", "hardsigmoid", "leaky_relu",
           "cast", "conv", "linear", "conv_transpose", "embedding", "batch_norm", "layer_norm",
           "group_norm", "prelu"}
@@ -87,13 +86,20 @@ def _merge_rows(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
 
 
 def _role(v: Value, d: int) -> str:
+    """What dim `d` of a weight is to the layer reading it (out, in, rows of a table, bias)."""
     for user in v.users:
         index = next(i for i, x in enumerate(user.inputs) if x is v)
-        if index == 1 and user.op in _ROLES:
-            return _ROLES[user.op][d] if d < 2 else f"dim{d}"
+        layout = get_op(user.op).layout
+        if layout is not None and index == layout.weight:
+            axes = {layout.out_axis % v.rank: "out"}
+            if layout.row_axis is not None:
+                axes[layout.row_axis % v.rank] = "rows"
+            if layout.in_axis is not None:
+                axes[layout.in_axis % v.rank] = "in"
+            return axes.get(d, f"dim{d}")
         if user.op in ("batch_norm", "layer_norm", "group_norm"):
             return "norm"
-        if index == 2 and user.op in ("conv", "linear", "conv_transpose"):
+        if layout is not None and index == layout.bias:
             return "bias"
     return f"dim{d}"
 

@@ -5,14 +5,17 @@ A rule gets the analysis context and a node. It reads the index arrays of the no
 of the output dims (`cx.set`). A dim described by `None` holds fixed indices (batch, spatial,
 sequence, vocabulary); an array holds one class id per index (see classes.py).
 
-`RULES` is the table, keyed by op name: elementwise and reduction rules here, data movement in
-movement.py, layers with weights in layers.py. Anything an op does not say stays fixed: an op
-missing from the table pins every channel of its inputs and gives outputs with fixed dims, so an
-unknown op never gets a wrong index mapping.
+`rule_for(op)` picks the rule: ops with a rule of their own are in `RULES` (reductions here, data
+movement in movement.py, norms and lookups in layers.py); elementwise ops and layers with a
+`WeightLayout` get theirs from what the op registry declares. Anything an op does not say stays
+fixed: an op with no rule pins every channel of its inputs and gives outputs with fixed dims, so
+an unknown op never gets a wrong index mapping.
 """
 from __future__ import annotations
 
 from compiler.ir import Node
+from compiler.ops import find_op
+from compiler.ops.interfaces import Trait
 from passes.prune import layers, movement
 from passes.prune.context import Cx, norm_dim, pin_spatial
 
@@ -109,15 +112,7 @@ def spatial(cx: Cx, node: Node) -> None:
         cx.set(o, list(out))
 
 
-_UNARY = ("relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "log", "sqrt", "rsqrt",
-          "neg", "abs", "erf", "gelu", "leaky_relu", "clip", "floor", "ceil", "round", "reciprocal",
-          "cast", "logical_not")
-_BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "equal", "less", "greater",
-           "less_equal", "greater_equal", "logical_and", "logical_or", "logical_xor", "where")
-
 RULES = {
-    **{op: passthrough for op in _UNARY},
-    **{op: broadcast for op in _BINARY},
     "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"),
     "reduce_mean": reduce, "reduce_sum": reduce, "reduce_max": reduce, "reduce_min": reduce,
     "argmax": arg_reduce, "argmin": arg_reduce, "topk": topk,
@@ -126,8 +121,24 @@ RULES = {
     "reshape": movement.reshape, "permute": movement.permute, "expand": movement.expand,
     "tile": movement.tile, "concat": movement.concat,
     "split": movement.split_op, "slice": movement.slice_op, "pad": movement.pad, "gather": movement.gather,
-    "linear": layers.linear, "conv": layers.conv, "conv_transpose": layers.conv_transpose,
     "matmul": layers.matmul,
     "embedding": layers.embedding, "batch_norm": layers.batch_norm, "layer_norm": layers.layer_norm,
     "group_norm": layers.group_norm, "prelu": layers.prelu,
 }
+
+
+def rule_for(op: str):
+    """The rule for `op`: its own entry above, else one its registry entry implies (elementwise
+    ops pass channels through or broadcast them, layers couple them through their weight layout),
+    else None (the caller keeps every channel the node touches)."""
+    rule = RULES.get(op)
+    if rule is not None:
+        return rule
+    opdef = find_op(op)
+    if opdef is None:
+        return None
+    if opdef.has(Trait.ELEMENTWISE):
+        return passthrough if opdef.arity_range == (1, 1) else broadcast
+    if opdef.layout is not None and opdef.layout.in_axis is not None:
+        return layers.weighted
+    return None

@@ -29,6 +29,7 @@ from typing import ClassVar, Literal
 import torch
 
 from compiler import calibration as calib_ctx
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Value
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.quant.formats import BlockFormat, Format, parse_format
@@ -108,12 +109,11 @@ class Quantize(Pass):
             a = a2 or a
         return _format(w, "weights"), _format(a, "activations")
 
-    def _batches(self, graph: Graph) -> tuple[list, str]:
-        current = calib_ctx.current()
-        if current is None:
+    def _batches(self, graph: Graph, ctx: PassContext) -> tuple[list, str]:
+        if ctx.calibration is None:
             from compiler.api import random_inputs
             return [random_inputs(graph, self.seed)], "generated inputs"
-        return calib_ctx.batches(graph, current.data, self.calibration), current.source
+        return calib_ctx.batches(graph, ctx.calibration.data, self.calibration), ctx.calibration.source
 
     def _weight_spec(self, layer: Layer, fmt: Format, w: torch.Tensor) -> tuple[int | None, int]:
         if isinstance(fmt, BlockFormat):
@@ -125,18 +125,18 @@ class Quantize(Pass):
         return layer.w_channel % w.dim(), 0
 
     # ---- the pass ---------------------------------------------------------------------------
-    def run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         layers, left_float, skipped = find_layers(graph, self.skip)
         if self.only:
             layers = [layer for layer in layers if matches(layer.node, self.only)]
         plan = {layer.node: self.formats(layer) for layer in layers}
         needs_data = self.search != "none" or self.budget or any(
             a is not None and layer.acts for layer in layers for a in [plan[layer.node][1]])
-        batches, source = self._batches(graph) if needs_data else ([], "none")
+        batches, source = self._batches(graph, ctx) if needs_data else ([], "none")
         stats: dict[str, int | float | str] = {"calibration.batches": len(batches), "calibration.source": source}
         if self.budget:
             from passes.quantize.sensitivity import mixed_precision
-            wide, mixed_stats = mixed_precision(self, graph, layers, batches)
+            wide, mixed_stats = mixed_precision(self, graph, layers, batches, ctx)
             stats.update(mixed_stats)
             plan.update({layer.node: (parse_format(self.wide), plan[layer.node][1])
                          for layer in layers if layer.name in wide})
@@ -152,7 +152,7 @@ class Quantize(Pass):
         watch: dict[Value, Stats] = {}
         for (v, _), users in targets.items():
             # pre-shifting only pays where fold-preshifted-bias can fold it: inputs of linear/conv
-            foldable = self.preshift and all(layer.node.op in ("linear", "conv") and i == 0 for layer, i in users)
+            foldable = self.preshift and all(preshift_mod.foldable_consumer(layer.node, i) for layer, i in users)
             per_channel = self.act_granularity == "channel" or foldable
             watch[v] = Stats(axis=users[0][0].a_channel % v.rank if per_channel and v.rank else None)
         searching = [layer for layer in layers if self.search != "none" and layer.weight is not None
@@ -202,7 +202,7 @@ class Quantize(Pass):
         lo, hi = choose_range(stats, fmt, self.act_clip, self.percentile, per_channel=False)
         scale, zp = fmt.params(lo, hi)
         if self.preshift and per_channel and not fmt.has_zero_point and \
-                all(layer.node.op in ("linear", "conv") and i == 0 for layer, i in users):
+                all(preshift_mod.foldable_consumer(layer.node, i) for layer, i in users):
             scale = preshift_mod.preshift_scales(fmt, scale, stats)
             return ActQuantizer(fmt, scale, None, stats.axis, True)
         if per_channel:
@@ -224,8 +224,8 @@ class Quantize(Pass):
             afmt = plan[node][1]
             key = (x_val, afmt.name) if afmt is not None else None
             aq = act_q.get(key)
-            if node.op in ("linear", "matmul"):
-                if node.op == "matmul" and node.inputs[1].rank != 2:
+            if layer.layout.channels_last:  # replayed on rows of features
+                if node.inputs[layer.weight].rank != 2:
                     continue
                 x = x.reshape(-1, x.shape[-1])
                 if x.shape[0] > SEARCH_ROWS:
@@ -233,7 +233,7 @@ class Quantize(Pass):
             a_init = None
             if aq is not None and searchable(aq.fmt) and aq.zero_point is None:
                 a_axis = aq.axis  # the search replays linear inputs flattened to rows: count from the end
-                if aq.axis is not None and node.op in ("linear", "matmul"):
+                if aq.axis is not None and layer.layout.channels_last:
                     a_axis = aq.axis - x_val.rank
                 a_init = Quantizer(aq.fmt, aq.scale, a_axis)
             # an input shared with an earlier searched layer keeps the quantizer chosen there

@@ -7,10 +7,11 @@ the tensor's real-valued bias plus an integer). Since scaling by 2^rho is exact 
 
     Q_{s 2^rho}(x) = 2^rho * Q_s(x * 2^-rho)      and      (x * 2^-rho) @ (W * 2^rho)^T = x @ W^T,
 
-so this pass rewrites  x -> fake_quant per channel -> linear/conv(W)  into
-x * 2^-rho -> fake_quant per tensor -> linear/conv(W * 2^rho): inference quantizes the activation
-per tensor only. The 2^-rho factor is absorbed into the producer (LayerNorm gamma/beta, or the
-rows of a preceding linear/conv and its bias) when the value feeds nothing else, otherwise it
+so this pass rewrites  x -> fake_quant per channel -> layer(W)  into
+x * 2^-rho -> fake_quant per tensor -> layer(W * 2^rho), for any layer whose weight contracts the
+input channels (its `WeightLayout`): inference quantizes the activation per tensor only. The
+2^-rho factor is absorbed into the producer (LayerNorm gamma/beta, or the output channels of a
+preceding layer and its bias) when the value feeds nothing else, otherwise it
 becomes an explicit `mul` (a shift in hardware). The rewrite is exact: outputs are unchanged bit
 for bit. Consumer weights must still be float (quantize them after this pass), or the layer is
 left alone with a reason in the stats.
@@ -23,7 +24,9 @@ from typing import ClassVar
 
 import torch
 
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node, Value
+from compiler.ops import get_op
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.quant import QuantAnnotation
 from compiler.quant.formats import FloatFormat, Format
@@ -59,14 +62,21 @@ def _along(t: torch.Tensor, dim: int, rank: int) -> torch.Tensor:
     return t.reshape(shape)
 
 
+def foldable_consumer(node: Node, index: int) -> bool:
+    """Whether input `index` of `node` is the activation of a layer whose weight contracts its
+    channels, so per-channel powers of two can move into that weight."""
+    layout = get_op(node.op).layout
+    return layout is not None and layout.in_axis is not None and layout.activations[:1] == (index,)
+
+
 def _foldable_consumer(user: Node, out: Value, axis: int) -> str | None:
-    if user.op not in ("linear", "conv") or user.inputs[0] is not out or out in user.inputs[1:]:
-        return "consumer-not-linear-or-conv"
-    if user.op == "linear" and axis != out.rank - 1:
+    reads = [i for i, v in enumerate(user.inputs) if v is out]
+    if len(reads) != 1 or not foldable_consumer(user, reads[0]):
+        return "consumer-not-a-layer"
+    layout = get_op(user.op).layout
+    if axis != layout.input_channel_axis(user):
         return "channel-axis-mismatch"
-    if user.op == "conv" and (axis != 1 or user.attrs["groups"] != 1):
-        return "grouped-conv"
-    w = user.inputs[1]
+    w = layout.weight_value(user)
     if w.data is None:
         quantized = w.producer is not None and w.producer.op == "fake_quant"
         return "weights-quantized" if quantized else "weights-not-constant"
@@ -81,7 +91,7 @@ class FoldPreshiftedBias(Pass):
 
     exact: ClassVar[bool] = True
 
-    def run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         tally: Counter[str] = Counter()
         for node in [n for n in graph.nodes if n.op == "fake_quant"]:
             ann = node.output.annotation(QuantAnnotation)
@@ -120,9 +130,10 @@ class FoldPreshiftedBias(Pass):
         new.output.annotate(QuantAnnotation(format=ann.format, granularity="tensor", scale=s.name, role=ann.role,
                                             exponent_bias=round(fmt_bias, 6) if fmt_bias is not None else None))
         for user in list(out.users):
-            w = user.inputs[1]
-            scaled = w.data.detach() * _along(_pow2(rho, +1).to(w.dtype), 1, w.rank)
-            graph.set_input(user, 1, graph.rebind_weight(w, scaled, user))
+            layout = get_op(user.op).layout
+            w = layout.weight_value(user)
+            scaled = layout.scale_input_channels(w.data.detach(), _pow2(rho, +1).to(w.dtype), user)
+            graph.set_input(user, layout.weight, graph.rebind_weight(w, scaled, user))
         graph.replace_all_uses(out, new.output)
         graph.erase_node(node)
         return "folded"
@@ -140,14 +151,16 @@ class FoldPreshiftedBias(Pass):
                 for i, v in params:
                     graph.set_input(prod, i, graph.rebind_weight(v, v.data.detach() * down, prod))
                 return "absorbed.layer_norm", x
-        if alone and prod is not None and prod.op in ("linear", "conv") and prod.inputs[1].data is not None \
-                and axis == (x.rank - 1 if prod.op == "linear" else 1):
-            bias = prod.inputs[2] if len(prod.inputs) > 2 else None
+        layout = get_op(prod.op).layout if prod is not None else None
+        if alone and layout is not None and layout.bias is not None and layout.weight_value(prod).data is not None \
+                and axis == layout.output_channel_axis(prod):
+            bias = layout.bias_value(prod)
             if bias is None or bias.data is not None:
-                w = prod.inputs[1]
-                graph.set_input(prod, 1, graph.rebind_weight(w, w.data.detach() * _along(down, 0, w.rank), prod))
+                w = layout.weight_value(prod)
+                graph.set_input(prod, layout.weight,
+                                graph.rebind_weight(w, layout.scale_output_channels(w.data.detach(), down, prod), prod))
                 if bias is not None:
-                    graph.set_input(prod, 2, graph.rebind_weight(bias, bias.data.detach() * down, prod))
+                    graph.set_input(prod, layout.bias, graph.rebind_weight(bias, bias.data.detach() * down, prod))
                 return f"absorbed.{prod.op}", x
         const = graph.add_constant(f"{x.name}.preshift", _along(down, axis, x.rank).reshape(
             [d if k == axis else 1 for k, d in enumerate(x.shape)][-(x.rank - axis):]).clone())

@@ -21,9 +21,6 @@ from compiler.ir import Node
 from compiler.ops import get_op
 from compiler.quant.formats import FloatFormat, Format, IntFormat, fake_quant
 
-OUT_AXIS = {"conv": 1, "conv_transpose": 1, "linear": -1, "matmul": -1}
-
-
 @dataclass
 class Quantizer:
     fmt: Format
@@ -75,10 +72,10 @@ class LayerSearch:
         self.rest = [None if v is None else v.data for v in node.inputs[2:]]
         self.ref = self.forward(x, weight)
         self.power = float((self.ref.double() ** 2).mean()) or 1.0
-        out_axis = OUT_AXIS.get(node.op)
-        self.per_channel = w_axis is not None and not block_size and out_axis is not None and \
-            (node.op != "conv_transpose" or node.attrs.get("groups", 1) == 1)
-        self.out_axis = out_axis
+        layout = get_op(node.op).layout
+        self.per_channel = w_axis is not None and not block_size and layout.quant_row_axis == layout.out_axis \
+            and layout.output_channels_match_rows(node)
+        self.out_axis = layout.channel_axis_from_end(node)  # linear inputs are replayed as rows
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return get_op(self.node.op).run([x, w, *self.rest], self.node.attrs)[0]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from compiler import calibration as calib_ctx
+from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.ir_parser import parse_graph
@@ -37,16 +38,17 @@ def relative_error(ref: list[list[torch.Tensor]], got: list[list[torch.Tensor]])
     return num / den if den else num
 
 
-def layer_sensitivity(quantize, graph: Graph, layer_names: list[str], batches: list) -> list[dict[str, Any]]:
+def layer_sensitivity(quantize, graph: Graph, layer_names: list[str], batches: list,
+                      ctx: PassContext = DEFAULT_CONTEXT) -> list[dict[str, Any]]:
     """One row per layer: name, op, parameters, relative output error with only it quantized."""
     ref = [interpret(graph, *b) for b in batches]
     rows = []
     nodes = {n.name: n for n in graph.nodes}
-    with calib_ctx.calibration_data(batches, source="calibration batches"), \
-            calib_ctx.progress("sensitivity", len(layer_names)) as advance:
+    ctx = ctx.with_calibration(batches, "calibration batches")
+    with calib_ctx.progress("sensitivity", len(layer_names)) as advance:
         for name in layer_names:
             g = copy_graph(graph)
-            dataclasses.replace(quantize, only=(name,), budget=0.0, skip=()).run(g)
+            dataclasses.replace(quantize, only=(name,), budget=0.0, skip=()).run(g, ctx)
             err = relative_error(ref, [interpret(g, *b) for b in batches])
             w = nodes[name].inputs[1] if len(nodes[name].inputs) > 1 else None
             rows.append({"layer": name, "op": nodes[name].op,
@@ -67,8 +69,8 @@ def choose_wide(rows: list[dict[str, Any]], narrow_bits: float, wide_bits: float
     return wide
 
 
-def mixed_precision(quantize, graph: Graph, layers, batches) -> tuple[set[str], dict]:
-    rows = layer_sensitivity(quantize, graph, [layer.name for layer in layers], batches)
+def mixed_precision(quantize, graph: Graph, layers, batches, ctx: PassContext) -> tuple[set[str], dict]:
+    rows = layer_sensitivity(quantize, graph, [layer.name for layer in layers], batches, ctx)
     narrow, wide_fmt = parse_format(quantize.weights), parse_format(quantize.wide)
     wide = choose_wide(rows, narrow.storage_bits, wide_fmt.storage_bits, quantize.budget)
     stats = {"mixed.wide_layers": len(wide), "mixed.wide": ",".join(sorted(wide))}

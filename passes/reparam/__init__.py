@@ -27,7 +27,8 @@ from typing import ClassVar
 
 from compiler.ir import Graph
 from compiler.passes import Pass, PassResult, register_pass
-from passes.fold_bn import fold_affine_maps, single_threaded
+from compiler.context import DEFAULT_CONTEXT, PassContext
+from passes.fold_bn import fold_affine_maps
 from passes.reparam import concat, linear, parallel, sequential
 from passes.reparam.patterns import Tally
 
@@ -48,6 +49,7 @@ class Reparameterize(Pass):
     or weights than what they replace."""
 
     exact: ClassVar[bool] = True
+    parallel: ClassVar[bool] = False
     branches: bool = True
     sequential: bool = True
     concat: bool = True
@@ -55,11 +57,7 @@ class Reparameterize(Pass):
     fold_bn: bool = True
     grow: bool = False
 
-    def run(self, graph: Graph) -> PassResult:
-        with single_threaded():
-            return self._run(graph)
-
-    def _run(self, graph: Graph) -> PassResult:
+    def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         tally = Tally()
         families = [fn for option, fn in FAMILIES if getattr(self, option)]
         changed = False

@@ -120,3 +120,32 @@ def test_a_cycle_is_reported():
     g.set_input(conv, 0, relu.output)
     with pytest.raises(VerificationError, match="not acyclic"):
         verify(g)
+
+
+def test_verifier_runs_each_ops_own_constraints():
+    g = conv_relu_graph()
+    clip = g.create_node("clip", [g.outputs[0]], {"min": 0.0, "max": 6.0}, name="clip")
+    g.outputs = [clip.output]
+    verify(g)
+    clip.attrs["min"] = None
+    clip.attrs["max"] = None
+    with pytest.raises(VerificationError, match="node %clip .clip.: clip needs a min or a max bound"):
+        verify(g)
+
+
+def test_verifier_checks_use_lists_in_both_directions():
+    g = conv_relu_graph()
+    stray = g.nodes[-1]                              # relu, which reads %conv and nothing else
+    g.weights["conv.weight"].users.append(stray)     # a use list naming a node that does not read it
+    with pytest.raises(VerificationError, match=r"%conv.weight: use list names relu \(relu\)"):
+        verify(g)
+
+
+def test_verifier_checks_that_annotations_name_existing_values():
+    from compiler.quant import QuantAnnotation
+    g = conv_relu_graph()
+    g.weights["conv.weight"].annotate(QuantAnnotation(format="int8", scale="conv.weight.scale", role="weight"))
+    with pytest.raises(VerificationError, match=r"quant annotation names %conv.weight.scale"):
+        verify(g)
+    g.add_constant("conv.weight.scale", torch.tensor(0.1))
+    verify(g)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from typing import Iterator
 
 from rich.console import Console
@@ -77,7 +78,8 @@ def print_passes(console: Console) -> None:
 
     for name, cls in all_passes().items():
         console.print(f"[bold]{name}[/]  {'exact' if cls.exact else 'lossy'}")
-        console.print(f"    {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+            console.print(f"    {line}", markup=False, highlight=False)
         for option, (field, tp) in option_fields(cls).items():
             default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-            console.print(f"    {option}: {type_name(tp)} = {format_value(default)}", highlight=False)
+            console.print(f"    {option}: {type_name(tp)} = {format_value(default)}", markup=False, highlight=False)

@@ -111,14 +111,14 @@ def spatial(cx: Cx, node: Node) -> None:
 
 _UNARY = ("relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "log", "sqrt", "rsqrt",
           "neg", "abs", "erf", "gelu", "leaky_relu", "clip", "floor", "ceil", "round", "reciprocal",
-          "cast", "logical_not")
+          "cast", "logical_not", "sin", "cos")
 _BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "equal", "less", "greater",
            "less_equal", "greater_equal", "logical_and", "logical_or", "logical_xor", "where")
 
 RULES = {
     **{op: passthrough for op in _UNARY},
     **{op: broadcast for op in _BINARY},
-    "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"),
+    "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"), "cumsum": pin_dims("dim"),
     "reduce_mean": reduce, "reduce_sum": reduce, "reduce_max": reduce, "reduce_min": reduce,
     "argmax": arg_reduce, "argmin": arg_reduce, "topk": topk,
     "max_pool": spatial, "avg_pool": spatial, "adaptive_avg_pool": spatial, "adaptive_max_pool": spatial,

@@ -12,13 +12,25 @@ from __future__ import annotations
 
 import os
 import re
+import sysconfig
 
 import torch.fx as fx
 from torch.utils._pytree import TreeSpec
 
-from frontends.torch_fx.capture import _SKIP_DIRS
+import torch
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_TORCH = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_STDLIB = os.path.abspath(sysconfig.get_paths()["stdlib"]) + os.sep
+_INSTALLED = tuple(os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in ("purelib", "platlib"))
+
+
+def _is_model_code(path: str) -> bool:
+    """Not torch and not the standard library; installed packages (transformers) are model code."""
+    path = os.path.abspath(path)
+    if path.startswith(_TORCH):
+        return False
+    return path.startswith(_INSTALLED) or not path.startswith(_STDLIB)
 
 
 def module_path(node: fx.Node) -> str:
@@ -44,7 +56,7 @@ def location(node: fx.Node) -> str:
     """`file.py:line` of the innermost model-code frame in the node's stack trace."""
     found = ""
     for path, line in _FRAME.findall(node.meta.get("stack_trace") or ""):
-        if not os.path.abspath(path).startswith(_SKIP_DIRS):
+        if _is_model_code(path):
             found = f"{os.path.basename(path)}:{line}"
     return found
 

@@ -43,6 +43,12 @@ def rule_key(target: Any) -> Any:
     return getattr(target, "overloadpacket", target)
 
 
+def translatable(target: Any) -> bool:
+    """Whether a call of `target` has a rule (or needs none: a shape-only factory)."""
+    key = rule_key(target)
+    return key in RULES or key in SHAPE_ONLY
+
+
 class Translator:
     def __init__(self, program: ExportedProgram, module: torch.nn.Module):
         self.program, self.module = program, module

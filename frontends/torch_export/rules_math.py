@@ -105,9 +105,12 @@ def leaky_relu(cx: Cx, x: Any, negative_slope: float = 0.01) -> Value:
 
 
 def clamp(cx: Cx, x: Any, min: Any = None, max: Any = None) -> Value:
-    if isinstance(min, torch.Tensor) or isinstance(max, torch.Tensor):
-        min = cx.tensor(min) if isinstance(min, torch.Tensor) else min
-        max = cx.tensor(max) if isinstance(max, torch.Tensor) else max
+    """`clip` has float bounds; tensor bounds, and any bound of an integer tensor, become
+    maximum/minimum with operands of the result's dtype."""
+    x = cx.tensor(x)
+    if not x.dtype.is_floating_point or isinstance(min, torch.Tensor) or isinstance(max, torch.Tensor):
+        dtype = cx.out_type().dtype
+        min, max = (None if b is None else operand(cx, b, dtype) for b in (min, max))
     return L.clip(cx, x, min, max)
 
 

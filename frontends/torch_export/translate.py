@@ -146,20 +146,24 @@ class Translator:
             raise FrontendError(f"{self.graph.name}.forward writes state ({', '.join(writes)})",
                                 hint="call model.eval() first (BatchNorm in training mode updates its running "
                                      "statistics); a forward that updates buffers or inputs cannot be imported")
-        values = []
-        for arg in node.args[0]:
+        args = node.args[0]
+        names = naming.output_names(self.program.call_spec.out_spec)
+        if len(names) != len(args):
+            names = [str(i) for i in range(len(args))]
+        values, kept = [], []
+        for arg, name in zip(args, names):
             value = self.lookup(arg)
-            if isinstance(value, torch.Tensor):
-                value = self.constant_of(value, "output")
             if value is None:
                 continue
+            if isinstance(value, torch.Tensor):
+                value = self.constant_of(value, name)
             if not isinstance(value, Value):
-                raise FrontendError(f"the model returns a {type(value).__name__} ({value!r}); only tensors can be "
-                                    "graph outputs", where=naming.source(node))
+                raise FrontendError(f"the model returns a {type(value).__name__} ({value!r}) as '{name}'; only "
+                                    "tensors can be graph outputs", where=naming.source(node))
             values.append(value)
+            kept.append(name)
         self.graph.outputs = values
-        names = naming.output_names(self.program.call_spec.out_spec)
-        return names if len(names) == len(values) else [str(i) for i in range(len(values))]
+        return kept
 
 
 # ---- analysis before translation ------------------------------------------------------------
@@ -194,7 +198,7 @@ def _check_supported(fx_graph: fx.Graph, dynamic: set[fx.Node], model: str) -> N
         listing = "; ".join(f"{name} x{count} (first at {where[name] or 'the top level'})"
                             for name, count in missing.most_common())
         raise FrontendError(f"torch.export captured {model}, but {len(missing)} ATen op(s) have no IR "
-                            f"translation: {listing}",
+                            f"translation: {listing}", where=next(iter(where.values())),
                             hint="nothing was mistranslated; capture='fx' may handle these layers, or add a "
                                  "rule to frontends/torch_export/rules_*.py (see docs/capture.md)")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
+
 import pytest
 import torch
 from torch.utils._pytree import tree_leaves
@@ -82,3 +84,26 @@ def test_prune_and_quantize_run_in_onnxruntime(captured, case, pipeline):
         assert out.report.model["after"]["params"] < out.report.model["before"]["params"]
     else:
         assert out.report.passes[0].stats["layers"] > 0
+
+
+@pytest.mark.parametrize("case, heads, per_unit", [
+    pytest.param(("hf", "bert"), 4, {"encoder.layer.0.attention.self.query.weight": 8}, id="hf-bert"),
+    pytest.param(("hf", "vit"), 4, {"layers.0.attention.q_proj.weight": 8}, id="hf-vit"),
+    # grouped-query attention: a unit is one kv head with the two query heads it serves
+    pytest.param(("hf", "llama"), 2, {"layers.0.self_attn.q_proj.weight": 16,
+                                      "layers.0.self_attn.k_proj.weight": 8}, id="hf-llama-gqa"),
+])
+def test_attention_heads_are_pruning_units_after_export(captured, case, heads, per_unit):
+    if not HAS_TRANSFORMERS:
+        pytest.skip("transformers is not installed")
+    from passes.prune import analyze
+
+    analysis = analyze(captured(case)[3].graph)
+    first = next(g for g in analysis.groups if g.prunable)
+    assert first.size == heads
+    for name, rows in per_unit.items():
+        members = [analysis.sites[i] for i in first.sites
+                   for v, d in analysis.sites[i].members if v.name == name and d == 0]
+        assert members, f"{name} is not in the head group"
+        counts = np.bincount(members[0].units[members[0].units >= 0])
+        assert set(counts[counts > 0].tolist()) == {rows}

@@ -7,10 +7,12 @@ inputs: no `dynamic_shapes` are passed, as the ONNX frontend fixes its input sha
 """
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.fx as fx
 from torch.export import ExportedProgram
 
 from compiler.errors import FrontendError
@@ -28,15 +30,16 @@ def export_program(module: torch.nn.Module, inputs: Sequence[Any],
                    translated: Callable[[Any], bool]) -> ExportedProgram:
     """Export `module` on `inputs` and decompose it to core ATen (less the kept ops).
 
-    When every op of the exported graph already has a translation (`translated(target)`),
-    the graph is inside the op set and decomposing would only re-trace it (2-3x the export
-    time on CNNs), so it is skipped."""
+    When every op of the exported graph already has a translation (`translated(target)`), once
+    in-place activations nothing can observe are made out-of-place, the graph is inside the op
+    set and decomposing would only re-trace it (2-3x the export time on CNNs): it is skipped."""
     name = type(module).__name__
     try:
         with torch.no_grad():
             program = torch.export.export(module, tuple(inputs), strict=False)
     except Exception as exc:  # noqa: BLE001 - every capture failure becomes one FrontendError
         raise _failure(f"torch.export could not capture {name}", exc) from None
+    _unobserved_inplace_to_functional(program.graph)
     if all(translated(n.target) for n in program.graph.nodes if n.op == "call_function"):
         return program
     try:
@@ -49,3 +52,37 @@ def _failure(what: str, exc: BaseException) -> FrontendError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     kind = "data-dependent value" if _DATA_DEPENDENT.search(f"{type(exc).__name__} {exc}") else type(exc).__name__
     return FrontendError(f"{what}: {kind}: {first}", where=traceback_location(exc.__traceback__), hint=_HINT)
+
+
+def _unobserved_inplace_to_functional(graph: fx.Graph) -> None:
+    """`relu_(x)` -> `relu(x)` where no one can tell: x is an intermediate result (not an input,
+    parameter or buffer), not a view of another tensor, has no view taken of it, and nothing
+    reads it after the mutation. Anything else is left to run_decompositions' functionalization."""
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for node in graph.nodes:
+        functional = _functional_form(node.target) if node.op == "call_function" else None
+        target = node.args[0] if node.args else None
+        if functional is None or not isinstance(target, fx.Node) or target.op != "call_function":
+            continue
+        if _aliases(target) or any(u is not node and (order[u] > order[node] or _aliases(u)) for u in target.users):
+            continue
+        node.target = functional
+
+
+def _functional_form(target: Any) -> Any:
+    packet = getattr(target, "overloadpacket", None)
+    name = getattr(packet, "__name__", "")
+    if not name.endswith("_") or name.endswith("__"):
+        return None
+    return getattr(getattr(torch.ops.aten, name[:-1], None), target._overloadname, None)
+
+
+def _aliases(node: fx.Node) -> bool:
+    """Whether the node's result may share storage with one of its inputs (a view)."""
+    if node.op != "call_function":
+        return node.op != "output"
+    target = node.target
+    if target is operator.getitem:
+        return _aliases(node.args[0])
+    schema = getattr(target, "_schema", None)
+    return schema is None or any(r.alias_info is not None for r in schema.returns)

@@ -26,7 +26,7 @@ from compiler.frontend import Imported
 from compiler.gcpause import gc_paused
 from compiler.verifier import verify
 from frontends.torch_export.capture import export_program
-from frontends.torch_export.translate import Translator, translatable
+from frontends.torch_export.translate import Translator, inside_op_set
 from frontends.torch_fx import check_outputs
 
 
@@ -37,7 +37,7 @@ def import_module(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor
         raise FrontendError(f"the torch.export frontend takes an nn.Module, got {type(module).__name__}")
     inputs = _inputs(example_inputs, input_shapes)
     started = time.perf_counter()
-    program = export_program(module, inputs, translatable)
+    program = export_program(module, inputs, inside_op_set)
     exported = time.perf_counter()
     with gc_paused():
         graph, names = Translator(program, module).run()

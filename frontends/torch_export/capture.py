@@ -27,10 +27,11 @@ _DATA_DEPENDENT = re.compile(r"data[- ]dependent|GuardOnDataDependent|unbacked",
 
 
 def export_program(module: torch.nn.Module, inputs: Sequence[Any],
-                   translated: Callable[[Any], bool]) -> ExportedProgram:
+                   inside_op_set: Callable[[ExportedProgram], bool]) -> ExportedProgram:
     """Export `module` on `inputs` and decompose it to core ATen (less the kept ops).
 
-    When every op of the exported graph already has a translation (`translated(target)`), once
+    When every data-dependent op of the exported graph already has a translation
+    (`inside_op_set(program)`; static ops are evaluated, not translated), once
     in-place activations nothing can observe are made out-of-place, the graph is inside the op
     set and decomposing would only re-trace it (2-3x the export time on CNNs): it is skipped."""
     name = type(module).__name__
@@ -40,7 +41,7 @@ def export_program(module: torch.nn.Module, inputs: Sequence[Any],
     except Exception as exc:  # noqa: BLE001 - every capture failure becomes one FrontendError
         raise _failure(f"torch.export could not capture {name}", exc) from None
     _unobserved_inplace_to_functional(program.graph)
-    if all(translated(n.target) for n in program.graph.nodes if n.op == "call_function"):
+    if inside_op_set(program):
         return program
     try:
         return program.run_decompositions(decomposition_table())

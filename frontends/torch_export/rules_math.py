@@ -213,6 +213,7 @@ RULES: dict[Any, Callable] = {
     aten.logical_xor: binary("logical_xor"), aten.logical_not: unary("logical_not"),
     aten.bitwise_and: bitwise("logical_and"), aten.bitwise_or: bitwise("logical_or"),
     aten.bitwise_xor: bitwise("logical_xor"), aten.bitwise_not: bitwise("logical_not"),
+    aten.__and__: bitwise("logical_and"), aten.__or__: bitwise("logical_or"), aten.__xor__: bitwise("logical_xor"),
     aten.where: where,
     **{getattr(aten, op): unary(op) for op in (
         "relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "log", "sqrt", "rsqrt", "neg",

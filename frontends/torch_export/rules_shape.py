@@ -65,6 +65,6 @@ RULES: dict[Any, Callable] = {
     aten.expand: S.expand, aten.slice: slice_, aten.select: select, aten.cat: concat,
     aten.stack: S.stack, aten.split: split, aten.split_with_sizes: split, aten.unbind: S.unbind,
     aten.chunk: lambda cx, x, chunks, dim=0: S.split(cx, x, None, dim),
-    aten.repeat: repeat, aten.index_select: index_select,
+    aten.narrow: S.narrow, aten.repeat: repeat, aten.index_select: index_select,
     aten.pad: pad, aten.constant_pad_nd: constant_pad_nd,
 }

@@ -43,10 +43,11 @@ def rule_key(target: Any) -> Any:
     return getattr(target, "overloadpacket", target)
 
 
-def translatable(target: Any) -> bool:
-    """Whether a call of `target` has a rule (or needs none: a shape-only factory)."""
-    key = rule_key(target)
-    return key in RULES or key in SHAPE_ONLY
+def inside_op_set(program: ExportedProgram) -> bool:
+    """Whether every data-dependent op of the program has a rule (static ones are evaluated)."""
+    specs = {s.arg.name: s for s in program.graph_signature.input_specs}
+    return all(n.op != "call_function" or rule_key(n.target) in RULES
+               for n in _data_dependent(program.graph, specs))
 
 
 class Translator:

@@ -18,7 +18,7 @@ from compiler.frontend import Frontend, Imported, register_frontend
 from frontends import torch_export, torch_fx
 
 CAPTURES = ("auto", "export", "fx")
-_WORKAROUNDS = ("make the model traceable: keep data-dependent decisions in tensor ops (torch.where, torch.cond), "
+_WORKAROUNDS = ("make the model traceable: keep data-dependent decisions in tensor ops (torch.where), "
                 "pass example inputs of the shapes you deploy, call model.eval(); see docs/capture.md")
 
 

@@ -21,7 +21,7 @@ from frontends.torch_fx.capture import traceback_location
 
 _HINT = ("torch.export specialises shapes to the example inputs and records one path through the "
          "model: data-dependent control flow (`if x.sum() > 0`) and data-dependent shapes (nonzero, "
-         ".item(), .tolist()) cannot be captured; rewrite them with tensor ops or torch.cond, or use "
+         ".item(), .tolist()) cannot be captured; rewrite them with tensor ops (torch.where), or use "
          "capture='fx'")
 _DATA_DEPENDENT = re.compile(r"data[- ]dependent|GuardOnDataDependent|unbacked", re.IGNORECASE)
 

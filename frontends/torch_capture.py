@@ -9,7 +9,7 @@ was not used. When neither can, one error names both failures, a line each.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 

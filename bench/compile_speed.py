@@ -45,7 +45,7 @@ def resnet50():
 
 def measure(module: nn.Module, inputs) -> dict[str, float]:
     start = time.perf_counter()
-    graph = import_model(module, inputs)
+    graph = import_model(module, inputs, capture="fx")  # the torch.fx path; bench/capture.py times export
     traced = time.perf_counter()
     PassManager(parse_pipeline(PIPELINE).passes).run(graph)
     piped = time.perf_counter()

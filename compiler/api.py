@@ -13,7 +13,7 @@ from compiler import calibration
 from compiler.backend import Artifact, Backend, get_backend
 from compiler.context import PassContext, TargetDescription
 from compiler.errors import PipelineError
-from compiler.frontend import import_model
+from compiler.frontend import import_with_facts
 from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.manager import PassManager, max_difference
@@ -39,7 +39,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
             print_ir_after_all: bool = False, ir_dump: Callable[[str, str], None] | None = None,
             reproducer_dir: str | Path | None = None,
             on_pass: Callable[[int, Pass], None] | None = None,
-            calibration_data: Any = None, seed: int = 0, threads: int | None = None) -> CompileResult:
+            calibration_data: Any = None, capture: str = "auto", seed: int = 0,
+            threads: int | None = None) -> CompileResult:
     """Import `model`, run `pipeline` on it, and lower it to `target` (written to `output`).
 
     `pipeline` is inline text, a pipeline file, a parsed Pipeline, or a list of pass instances.
@@ -50,14 +51,17 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     `calibration_data` (a tensor, a list of tensors or an iterable of batches) feeds passes that
     calibrate (quantize); by default they calibrate on the example inputs. `seed` and `threads`
     go to every pass through its `PassContext`, with the targets' hardware description.
+    `capture` chooses how an nn.Module is captured: "auto" (torch.export, falling back to
+    torch.fx), "export" or "fx"; `report.model["import"]` says which one did and why.
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     report = Report()
     started = time.perf_counter()
-    graph = import_model(model, example_inputs, input_shapes)
+    imported = import_with_facts(model, example_inputs, input_shapes, capture=capture)
+    graph = imported.graph
     report.seconds["import"] = time.perf_counter() - started
-    report.model = {"name": graph.name, "before": graph_summary(graph)}
+    report.model = {"name": graph.name, "import": imported.facts, "before": graph_summary(graph)}
 
     parsed = _as_pipeline(pipeline)
     backends = _as_backends(target if target is not None else parsed.target)

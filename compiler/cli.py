@@ -85,6 +85,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="path/to/file.py:callable, package.module:callable, or a model file")
     p.add_argument("--input-shape", action="append", default=None, metavar="1x3x224x224",
                    help="static shape of an input (repeat once per input, in order)")
+    p.add_argument("--capture", choices=("auto", "export", "fx"), default="auto",
+                   help="how a torch model is captured: torch.export, torch.fx symbolic tracing, or auto "
+                        "(export, falling back to fx); see docs/capture.md")
 
 
 def _load(args):
@@ -121,7 +124,7 @@ def _cmd_compile(args) -> int:
                          print_ir_after_all=args.print_ir_after_all,
                          reproducer_dir=args.reproducer_dir, on_pass=on_pass,
                          calibration_data=calibration.load_file(args.calibration_data)
-                         if args.calibration_data else None)
+                         if args.calibration_data else None, capture=args.capture)
     if args.report is not None:
         result.report.write(args.report)
     print_report(_stdout_console(), result.report)
@@ -142,7 +145,7 @@ def _cmd_inspect(args) -> int:
     from compiler.printer import print_graph
 
     loaded, inputs, shapes, import_model = _load(args)
-    graph = import_model(loaded.model, inputs, shapes)
+    graph = import_model(loaded.model, inputs, shapes, capture=args.capture)
     if args.ir:
         sys.stdout.write(print_graph(graph))
     elif args.groups:

@@ -34,6 +34,11 @@ def progress(console: Console) -> Iterator:
 
 
 def print_report(console: Console, report: Report) -> None:
+    facts = report.model.get("import", {})
+    if "capture" in facts:
+        others = "; ".join(f"{k}: {facts[k]}" for k in ("export", "fx") if k in facts)
+        console.print(f"captured with torch.{facts['capture']} (capture={facts['requested']}; {others})",
+                      highlight=False)
     table = Table(title="passes", title_justify="left")
     for col in ("pass", "seconds", "verify s", "nodes", "params", "MACs", "max abs diff"):
         table.add_column(col, justify="left" if col == "pass" else "right", no_wrap=True)

@@ -112,6 +112,8 @@ OP_CASES: list[OpCase] = [
     *[OpCase(op, (randn(2, 3, 4, 5, scale=3.0),)) for op in (
         "relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "neg", "abs", "erf")],
     *[OpCase(op, (positive(2, 3, 4),)) for op in ("log", "sqrt", "rsqrt")],
+    *[OpCase(op, (randn(2, 3, 4, scale=3.0),)) for op in ("sin", "cos")],
+    OpCase("sin", (ints(2, 5),), {}, "int_to_float"),
     OpCase("gelu", (randn(2, 3, 4, scale=3.0),), {}, "exact"),
     OpCase("gelu", (randn(2, 3, 4, scale=3.0),), {"approximate": "tanh"}, "tanh"),
     OpCase("leaky_relu", (randn(2, 3, 4),), {"negative_slope": 0.2}),
@@ -196,6 +198,9 @@ OP_CASES: list[OpCase] = [
       for op in ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min")],
     OpCase("reduce_sum", (ints(2, 3, 4, dtype=torch.int32),), {"dims": (1,)}, "int32_to_int64"),
     OpCase("reduce_max", (ints(2, 3, 4),), {"dims": (0, 2)}, "int"),
+    OpCase("cumsum", (randn(2, 3, 4),), {"dim": 1}),
+    OpCase("cumsum", (ints(2, 6, low=0, high=2),), {"dim": -1}, "int_mask_to_int64"),
+    OpCase("cumsum", (torch.tensor([[True, False, True, True]]),), {"dim": 1}, "bool"),
 ]
 
 # ---- ops added for the ONNX frontend (compiler/ops/logic.py, pointwise.py, select.py)

@@ -45,6 +45,8 @@ _unary("rsqrt", torch.rsqrt, "1 / sqrt(x)", floating=True)
 _unary("neg", torch.neg, "-x")
 _unary("abs", torch.abs, "|x|")
 _unary("erf", torch.erf, "Gauss error function", floating=True)
+_unary("sin", torch.sin, "sine (rotary position embeddings)", floating=True)
+_unary("cos", torch.cos, "cosine (rotary position embeddings)", floating=True)
 _unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation)",
        approximate=Attr("str", "none", choices=("none", "tanh")))
 _unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",

@@ -37,3 +37,16 @@ _reduce("reduce_mean", torch.mean, "mean over dims")
 _reduce("reduce_sum", torch.sum, "sum over dims")
 _reduce("reduce_max", torch.amax, "max over dims")
 _reduce("reduce_min", torch.amin, "min over dims")
+
+
+def _cumsum_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
+    x = ins[0]
+    normalize_dim("cumsum", ins, a["dim"], x.rank)
+    return [TensorType(x.shape, x.dtype if x.dtype.is_floating_point else torch.int64)]
+
+
+register_op(OpDef(
+    name="cumsum", inputs=("x",), category="reduce", attrs={"dim": Attr("int")},
+    torch_call=lambda i, a: (torch.cumsum, (i[0],), {"dim": a["dim"]}),
+    infer_fn=_cumsum_infer,
+    doc="Running sum along dim; integer and bool inputs sum in int64 (position ids from masks)."))

@@ -19,7 +19,6 @@ from typing import Any, Sequence
 import torch
 
 from compiler.errors import FrontendError, VerificationError
-from compiler.frontend import Frontend, register_frontend
 from compiler.interpreter import interpret
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
@@ -56,11 +55,11 @@ def _import(module: torch.nn.Module, example_inputs: Sequence[torch.Tensor] | No
         verify(graph)
     except VerificationError as exc:
         raise FrontendError(f"the torch.fx frontend produced invalid IR (a frontend bug): {exc.what}") from None
-    _check_outputs(graph, [t for t in inputs if isinstance(t, torch.Tensor)], captured.output)
+    check_outputs(graph, [t for t in inputs if isinstance(t, torch.Tensor)], captured.output)
     return graph
 
 
-def _check_outputs(graph: Graph, inputs: list[torch.Tensor], reference: Any) -> None:
+def check_outputs(graph: Graph, inputs: list[torch.Tensor], reference: Any) -> None:
     """The IR must reproduce the traced model's outputs (a mistranslation never passes silently)."""
     expected = [t for t in flatten(reference) if t is not None]
     got = interpret(graph, *inputs)
@@ -82,6 +81,4 @@ def _check_outputs(graph: Graph, inputs: list[torch.Tensor], reference: Any) -> 
                      "op); please report it with the model")
 
 
-register_frontend(Frontend(name="torch.fx", accepts=lambda m: isinstance(m, torch.nn.Module), load=import_module))
-
-__all__ = ["import_module"]
+__all__ = ["check_outputs", "import_module"]

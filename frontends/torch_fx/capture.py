@@ -27,7 +27,7 @@ from compiler.ir import TensorType
 LOC = "nnforge_loc"
 _SKIP_DIRS = tuple(os.path.dirname(p) + os.sep for p in (torch.__file__, os.__file__)) + (
     sysconfig.get_paths()["stdlib"] + os.sep,)
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # frontends/
 _code_kind: dict[Any, int] = {}  # code object -> 0 skip (torch/stdlib), 1 user code, 2 ours
 
 

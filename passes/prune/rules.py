@@ -113,7 +113,7 @@ def spatial(cx: Cx, node: Node) -> None:
 
 
 RULES = {
-    "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"),
+    "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"), "cumsum": pin_dims("dim"),
     "reduce_mean": reduce, "reduce_sum": reduce, "reduce_max": reduce, "reduce_min": reduce,
     "argmax": arg_reduce, "argmin": arg_reduce, "topk": topk,
     "max_pool": spatial, "avg_pool": spatial, "adaptive_avg_pool": spatial, "adaptive_max_pool": spatial,

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from compiler.ir import Graph
-from compiler.metrics import node_macs, node_params
+from compiler.metrics import node_macs
 from compiler.options import format_value, option_fields, type_name
 from compiler.printer import format_type
 from compiler.report import Report
@@ -57,16 +57,27 @@ def print_layers(console: Console, graph: Graph) -> None:
     table = Table(title=f"graph {graph.name}", title_justify="left")
     for col in ("node", "op", "output", "params", "MACs", "source"):
         table.add_column(col, justify="right" if col in ("params", "MACs") else "left")
-    total_params = total_macs = 0
+    total_macs = 0
+    first_reader: dict[int, str] = {}  # a weight shared by several nodes is counted at its first reader
     for node in graph.nodes:
-        params, macs = node_params(node), node_macs(node)
-        total_params += params
+        macs = node_macs(node)
         total_macs += macs
+        params, shared = 0, []
+        for v in node.inputs:
+            if v is None or not v.is_param:
+                continue
+            owner = first_reader.setdefault(id(v), node.name)
+            if owner == node.name:
+                params += v.type.numel
+            elif owner not in shared:
+                shared.append(owner)
+        cell = f"{params:,}" if params else ""
+        if shared:
+            cell = (cell + " " if cell else "") + f"(shared with {', '.join(shared)})"
         out = ", ".join(format_type(v.type) for v in node.outputs)
-        table.add_row(node.name, node.op, out, f"{params:,}" if params else "", f"{macs:,}" if macs else "",
-                      node.source)
+        table.add_row(node.name, node.op, out, cell, f"{macs:,}" if macs else "", node.source)
     table.add_section()
-    table.add_row("total", f"{len(graph)} nodes", "", f"{total_params:,}", f"{total_macs:,}", "")
+    table.add_row("total", f"{len(graph)} nodes", "", f"{graph.param_count():,}", f"{total_macs:,}", "")
     console.print(table)
     console.print("inputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.inputs))
     console.print("outputs: " + ", ".join(f"%{v.name}: {format_type(v.type)}" for v in graph.outputs))

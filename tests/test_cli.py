@@ -67,6 +67,14 @@ def test_inspect_prints_a_layer_table_with_totals(capsys):
     assert "linear" in out
 
 
+def test_inspect_counts_a_shared_weight_once(capsys):
+    code, out, _ = run(capsys, "inspect", f"{MODELS}:tied_embedding")
+    assert code == 0
+    total = 50 * 16 + 16 * 16 + 16  # embedding (read twice), mix weight and bias
+    assert "total" in out and f"{total:,}" in out.split("total")[-1].splitlines()[0]
+    assert "(shared with embed" in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["compile", DEMO, "--pipeline", "fold-bn,,{"], "syntax error"),
     (["compile", DEMO, "--pipeline", "fold-nb"], "did you mean 'fold-bn'"),

@@ -66,6 +66,16 @@ def broadcast(cx: Cx, node: Node) -> None:
     cx.set(out, result)
 
 
+def compare(cx: Cx, node: Node) -> None:
+    """A comparison against a constant indexes a value domain, not features: `ids == arange(257)`
+    is a one-hot over a vocabulary, so the dims the constant spans are never pruned."""
+    broadcast(cx, node)
+    for v in node.inputs:
+        if v is not None and v.data is not None:
+            for ids in cx.dims(v):
+                cx.classes.pin_all(ids, f"compared against a constant, a vocabulary-like axis ({node.name})")
+
+
 def reduce(cx: Cx, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
@@ -112,12 +122,14 @@ def spatial(cx: Cx, node: Node) -> None:
 _UNARY = ("relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "log", "sqrt", "rsqrt",
           "neg", "abs", "erf", "gelu", "leaky_relu", "clip", "floor", "ceil", "round", "reciprocal",
           "cast", "logical_not")
-_BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "equal", "less", "greater",
-           "less_equal", "greater_equal", "logical_and", "logical_or", "logical_xor", "where")
+_BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "logical_and", "logical_or",
+           "logical_xor", "where")
+_COMPARE = ("equal", "less", "greater", "less_equal", "greater_equal")
 
 RULES = {
     **{op: passthrough for op in _UNARY},
     **{op: broadcast for op in _BINARY},
+    **{op: compare for op in _COMPARE},
     "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"),
     "reduce_mean": reduce, "reduce_sum": reduce, "reduce_max": reduce, "reduce_min": reduce,
     "argmax": arg_reduce, "argmin": arg_reduce, "topk": topk,

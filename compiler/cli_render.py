@@ -6,6 +6,7 @@ import dataclasses
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from compiler.ir import Graph
@@ -47,10 +48,21 @@ def print_report(console: Console, report: Report) -> None:
             console.print(f"{p.name}: " + ", ".join(f"{k}={v}" for k, v in p.stats.items()), highlight=False)
     for row in report.artifacts:
         diff = f", max abs diff vs IR {row['max_abs_diff']:.2e}" if "max_abs_diff" in row else ""
+        if row.get("runtime") not in (None, "onnxruntime"):
+            diff += f" (run by {row['runtime']})"
+        if "equivalence" in row:
+            diff += f", equivalence check {row['equivalence']}"
         where = row["output"] or "(in memory)"
-        console.print(f"[bold]{row['target']}[/] -> {where} in {row['seconds']:.3f} s{diff}", highlight=False)
+        console.print(f"[bold]{row['target']}[/] -> {escape(str(where))} in {row['seconds']:.3f} s{escape(diff)}",
+                      highlight=False)
+    checked = any(p.max_abs_diff is not None for p in report.passes) or \
+        any("max_abs_diff" in row or "equivalence" in row for row in report.artifacts)
+    if checked and report.equivalence_inputs:
+        console.print(f"equivalence checked on: {report.equivalence_inputs}", highlight=False, markup=False)
     secs = ", ".join(f"{k} {v:.3f} s" for k, v in report.seconds.items())
     console.print(f"time: {secs}", highlight=False)
+    for warning in report.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def print_layers(console: Console, graph: Graph) -> None:

@@ -98,6 +98,10 @@ class Quantize(Pass):
         if self.budget and (narrow is None or self.budget < narrow.storage_bits):
             raise ValueError("budget (average weight bits) needs a weight format no wider than it")
 
+    def calibrates(self) -> bool:
+        acts = [self.activations] + [spec.partition("/")[2] for spec in self.overrides.values()]
+        return self.search != "none" or bool(self.budget) or any(a and a != "none" for a in acts)
+
     # ---- planning -------------------------------------------------------------------------
     def formats(self, layer: Layer) -> tuple[Format | None, Format | None]:
         w, a = self.weights, self.activations

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compiler import calibration
+from compiler import calibration, targets
 from compiler.backend import Artifact, Backend, get_backend
 from compiler.errors import NNForgeError, PipelineError, UserInputError
 from compiler.frontend import import_model
@@ -81,7 +81,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     source = "user data" if user_data is not None else "example inputs" if example_inputs is not None and \
         not random else RANDOM_SOURCE
     with calibration.calibration_data(user_data if user_data is not None else
-                                      random_inputs(graph) if random else inputs, source=source, graph=graph):
+                                      random_inputs(graph) if random else inputs, source=source, graph=graph), \
+            targets.compiling_for(backends):
         report.passes = manager.run(graph)
     if any(p.stats.get("calibration.source") == RANDOM_SOURCE for p in report.passes):
         report.warnings.append(f"calibrated on {RANDOM_SOURCE}: ranges fitted to noise, not to the data the "

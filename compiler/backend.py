@@ -39,6 +39,11 @@ class Backend:
     def lower(self, graph: Graph, output: Path | None) -> Artifact:  # pragma: no cover
         raise NotImplementedError
 
+    def refuses(self, fmt: str) -> str:
+        """Why this target cannot carry quantization format `fmt` ("" when it can): passes that
+        choose formats themselves (searches) only choose ones every target carries."""
+        return ""
+
     def __str__(self) -> str:
         return self.name + format_options(self)
 

@@ -31,6 +31,7 @@ from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
+from compiler.quant.formats import parse_format
 
 MIN_OPSET, MAX_OPSET = 17, 24
 PROTOBUF_LIMIT = 2**31 - 1        # larger models go to external data
@@ -92,6 +93,13 @@ class OnnxBackend(Backend):
             files.append(output)
         return Artifact(target=self.name, obj=model, files=files, runner=OrtRunner(data, graph, outputs),
                         info=info)
+
+    def refuses(self, fmt: str) -> str:
+        """Why this target cannot carry quantization format `fmt` ("" when it can)."""
+        need = _quant.code_type(parse_format(fmt))
+        if need is None:
+            return f"no ONNX tensor type holds {fmt}"
+        return f"{fmt} needs opset {need[1]}" if self.opset < need[1] else ""
 
     def _check(self, model: bytes | onnx.ModelProto) -> str:
         if not self.check:

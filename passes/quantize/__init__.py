@@ -15,7 +15,9 @@ so passes compose: `quantize{weights=none, preshift=true}, fold-preshifted-bias,
    --calibration-data, else the example inputs) and are validated before anything else happens.
 2. `calibration.observe` runs the float graph; activation ranges by `act-clip` (minmax,
    percentile, mse); weight scales by `weight-clip` (minmax, or per-scale MSE-optimal clipping).
-3. `search=fp-bias|fp-format`: the LLM-FP4 search (search.py) per layer on the captured inputs.
+3. `search=fp-bias|fp-format`: the LLM-FP4 search (search.py) per layer on the captured inputs;
+   fp-format only tries the E/M splits every compile target can carry (`search.excluded` names
+   the others and why).
 4. `preshift=true`: per-channel activation scales restricted to 2^k times a shared tensor scale
    (preshift.py), for `fold-preshifted-bias` to fold into the next layer.
 5. `budget=B`: mixed precision: per-layer sensitivity (sensitivity.py) keeps the most sensitive
@@ -28,7 +30,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from compiler import calibration as calib_ctx
+from compiler import calibration as calib_ctx, targets
 from compiler.ir import Graph, Value
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.quant.formats import BlockFormat, Format, parse_format
@@ -37,7 +39,7 @@ from passes.quantize.calibration import Stats, choose_range, observe, weight_par
 from passes.quantize.layers import Layer, find_layers, matches
 from passes.quantize.preshift import FoldPreshiftedBias
 from passes.quantize.rewrite import insert_fake_quant
-from passes.quantize.search import Quantizer, search_layer, searchable
+from passes.quantize.search import Quantizer, format_candidates, search_layer, searchable
 
 SEARCH_ITEMS = 64     # batch items of a layer's input kept for the search
 SEARCH_ROWS = 512     # rows (tokens / feature vectors) of a linear layer's input the search replays
@@ -243,7 +245,7 @@ class Quantize(Pass):
             # an input shared with an earlier searched layer keeps the quantizer chosen there
             result = search_layer(node, x, node.inputs[layer.weight].data, Quantizer(fmt, scale, axis, block),
                                   a_init, search_act=key not in fixed, search_format=self.search == "fp-format",
-                                  rounds=self.rounds, candidates=self.candidates)
+                                  rounds=self.rounds, candidates=self.candidates, refuses=targets.refusal)
             weight_q[layer] = (result.weight.fmt, result.weight.scale, None, ts, axis, block)
             if result.act is not None and key is not None and key not in fixed:
                 act_q[key] = ActQuantizer(result.act.fmt, result.act.scale, None, aq.axis, aq.preshift)
@@ -256,6 +258,12 @@ class Quantize(Pass):
             out["search.rel_error_before"] = round(sum(before) / len(before), 6)
             out["search.rel_error_after"] = round(sum(after) / len(after), 6)
         out.update({f"search.weights.{k}": v for k, v in sorted(chosen.items())})
+        if self.search == "fp-format":
+            formats = {q.fmt for q in act_q.values()} | {w[0] for w in weight_q.values()}
+            refused = {f.name: targets.refusal(f.name) for fmt in formats
+                       for f in format_candidates(fmt, True) if targets.refusal(f.name)}
+            if refused:
+                out["search.excluded"] = "; ".join(f"{name} ({why})" for name, why in sorted(refused.items()))
         return out
 
     def _summary(self, layers, plan, weight_q, act_q, left_float, skipped) -> dict:

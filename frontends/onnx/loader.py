@@ -29,6 +29,7 @@ class OnnxModel:
     opset: int                # the ai.onnx opset the graph is written against
     raw_initializers: list[np.ndarray | None] = field(default_factory=list)  # raw_data read apart (wire.py)
     raw_attributes: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (node, attribute) -> raw
+    notes: list[str] = field(default_factory=list)   # what loading changed (an opset conversion)
 
     def raw_attribute(self, node_index: int, attribute_index: int) -> np.ndarray | None:
         return self.raw_attributes.get((node_index, attribute_index))

@@ -46,3 +46,28 @@ def byte_inputs(length: int = 64, seed: int = 0) -> np.ndarray:
     data[0, rng.integers(0, length, size=length // 16)] = 10
     data[0, rng.integers(0, length, size=length // 32)] = rng.integers(128, 256, size=length // 32)
     return data.astype(np.int32)
+
+
+TF_INPUTS = ("serving_default_input_2:0", "serving_default_gain:0")
+TF_OUTPUTS = ("dense_5", "dense_6:0")
+
+
+def tf_named(batch: str = "unk__7") -> "onnx.ModelProto":  # noqa: F821
+    """tf2onnx-style names (`:0` suffixes, `/` scopes) and a dynamic batch; conv -> BatchNorm gives
+    output `dense_5`, which fold-bn rewrites, and a gain input scales the second output."""
+    c = 4
+    nodes = [
+        helper.make_node("Conv", [TF_INPUTS[0], "conv/kernel:0", "conv/bias:0"], ["StatefulPartitionedCall/conv:0"],
+                         name="StatefulPartitionedCall/conv", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["StatefulPartitionedCall/conv:0", "bn/gamma:0", "bn/beta:0",
+                                                "bn/mean:0", "bn/var:0"], [TF_OUTPUTS[0]], name="bn"),
+        helper.make_node("Mul", [TF_OUTPUTS[0], TF_INPUTS[1]], ["StatefulPartitionedCall/mul:0"], name="mul"),
+        helper.make_node("Relu", ["StatefulPartitionedCall/mul:0"], [TF_OUTPUTS[1]], name="relu"),
+    ]
+    inits = {"conv/kernel:0": randn(c, 3, 3, 3), "conv/bias:0": randn(c), "bn/gamma:0": randn(c),
+             "bn/beta:0": randn(c), "bn/mean:0": randn(c), "bn/var:0": np.abs(randn(c)) + 0.5}
+    inputs = [value_info(TF_INPUTS[0], TensorProto.FLOAT, [batch, 3, 8, 8]),
+              value_info(TF_INPUTS[1], TensorProto.FLOAT, [batch, c, 1, 1])]
+    outputs = [value_info(TF_OUTPUTS[0], TensorProto.FLOAT, [batch, c, 8, 8]),
+               value_info(TF_OUTPUTS[1], TensorProto.FLOAT, [batch, c, 8, 8])]
+    return make_model(nodes, inputs, outputs, inits, 13, "tf_named")

@@ -62,6 +62,8 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     graph = import_model(model, example_inputs, input_shapes)
     report.seconds["import"] = time.perf_counter() - started
     report.model = {"name": graph.name, "before": graph_summary(graph)}
+    if graph.interface is not None and graph.interface.notes:
+        report.model["notes"] = list(graph.interface.notes)  # what the import changed
 
     parsed = _as_pipeline(pipeline)
     backends = _as_backends(target if target is not None else parsed.target)

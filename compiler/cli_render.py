@@ -34,6 +34,8 @@ def progress(console: Console) -> Iterator:
 
 
 def print_report(console: Console, report: Report) -> None:
+    for note in report.model.get("notes", ()):
+        console.print(f"[bold]note:[/] {escape(note)}", highlight=False)
     table = Table(title="passes", title_justify="left")
     for col in ("pass", "seconds", "verify s", "nodes", "params", "MACs", "max abs diff"):
         table.add_column(col, justify="left" if col == "pass" else "right", no_wrap=True)

@@ -10,7 +10,21 @@ from compiler import compile
 from frontends.onnx import import_onnx
 from passes.prune import prune_graph
 from tests.onnx_models import ort_run
-from tests.onnx_models.thirdparty import TF_INPUTS, TF_OUTPUTS, BYTES, byte_classifier, byte_inputs, tf_named
+from tests.onnx_models.thirdparty import (BYTES, TF_INPUTS, TF_OUTPUTS, byte_classifier, byte_inputs,
+                                          opset9_classifier, tf_named)
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def assert_round_trips(graph, model, feeds: dict[str, np.ndarray]) -> None:
+    """Both backends against onnxruntime on the original file, within rtol/atol of the output scale."""
+    expected = ort_run(model, feeds)
+    torch_out, onnx_out = run_backends(graph, tuple(torch.from_numpy(a) for a in feeds.values()))
+    for results in (torch_out, onnx_out):
+        for got, want in zip(results, expected):
+            want = torch.from_numpy(want)
+            scale = float(want.abs().max()) if want.is_floating_point() and want.numel() else 1.0
+            torch.testing.assert_close(got, want, rtol=RTOL, atol=ATOL * max(scale, 1.0))
 from tests.prune_util import run_backends
 
 
@@ -48,3 +62,15 @@ def test_compiled_onnx_keeps_the_original_names_order_and_dtypes(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     model_py = (tmp_path / "torch" / "model.py").read_text()
     assert f"SOURCE_INPUTS = {TF_INPUTS!r}" in model_py and f"SOURCE_OUTPUTS = {TF_OUTPUTS!r}" in model_py
+
+
+def test_an_opset_9_model_is_converted_and_says_so(tmp_path, capsys):
+    path = tmp_path / "old.onnx"
+    onnx.save(opset9_classifier(), path)
+    graph = import_onnx(path)
+    assert graph.interface.notes == ["old.onnx uses opset 9: converted to opset 11 with onnx.version_converter"]
+    assert_round_trips(graph, onnx.load(path), {"x": np.random.default_rng(0).standard_normal((1, 3, 8, 8),
+                                                                                            np.float32)})
+    from compiler.cli import main
+    assert main(["compile", str(path), "--target", "onnx", "-o", str(tmp_path / "new.onnx")]) == 0
+    assert "note: old.onnx uses opset 9: converted to opset 11" in capsys.readouterr().out

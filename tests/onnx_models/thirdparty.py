@@ -71,3 +71,24 @@ def tf_named(batch: str = "unk__7") -> "onnx.ModelProto":  # noqa: F821
     outputs = [value_info(TF_OUTPUTS[0], TensorProto.FLOAT, [batch, c, 8, 8]),
                value_info(TF_OUTPUTS[1], TensorProto.FLOAT, [batch, c, 8, 8])]
     return make_model(nodes, inputs, outputs, inits, 13, "tf_named")
+
+
+def opset9_classifier() -> "onnx.ModelProto":  # noqa: F821
+    """A ResNet-style stem as old exporters wrote it at opset 9: Upsample (removed at opset 10),
+    BatchNormalization with its opset-9 signature, Flatten + Gemm, Softmax over axis 1."""
+    c = 4
+    nodes = [
+        helper.make_node("Upsample", ["x", "scales"], ["up"], name="upsample", mode="nearest"),
+        helper.make_node("Conv", ["up", "w", "b"], ["conv"], name="conv", pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["conv", "scale", "shift", "mean", "var"], ["bn"], name="bn"),
+        helper.make_node("Relu", ["bn"], ["relu"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool"], name="pool"),
+        helper.make_node("Flatten", ["pool"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="fc", transB=1),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
+    ]
+    inits = {"scales": np.array([1, 1, 2, 2], np.float32), "w": randn(c, 3, 3, 3), "b": randn(c),
+             "scale": randn(c), "shift": randn(c), "mean": randn(c), "var": np.abs(randn(c)) + 0.5,
+             "fc_w": randn(10, c), "fc_b": randn(10)}
+    return make_model(nodes, [value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                      [value_info("probs", TensorProto.FLOAT, [1, 10])], inits, 9, "opset9_classifier")

@@ -234,5 +234,12 @@ OP_CASES += [
     OpCase("argmin", (ints(2, 5),), {"dim": 1, "keepdim": True}, "int"),
 ]
 
+# ---- ops added for third-party models (einsum: Keras BERT; lstm/gru: OCR and speech models)
+OP_CASES += [
+    OpCase("einsum", (randn(2, 5, 4, 8), W(randn(4, 8, 6))), {"equation": "abcd,cde->abe"}, "dense_over_two_dims"),
+    OpCase("einsum", (randn(2, 3, 4, 5), randn(2, 3, 5, 4)), {"equation": "...ij,...jk"}, "implicit_batched"),
+    OpCase("einsum", (randn(3, 4),), {"equation": "ij->ji"}, "transpose"),
+]
+
 from tests.op_cases_quant import QUANT_CASES  # noqa: E402  (fake_quant cases)
 OP_CASES += QUANT_CASES

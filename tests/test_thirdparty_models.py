@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 import torch
 
 from compiler import compile
+from compiler.errors import FrontendError
 from frontends.onnx import import_onnx
 from passes.prune import prune_graph
-from tests.onnx_models import ort_run
+from tests.onnx_models import ort_run, single_op
 from tests.onnx_models.thirdparty import (BYTES, TF_INPUTS, TF_OUTPUTS, byte_classifier, byte_inputs,
-                                          opset9_classifier, tf_named)
+                                          keras_attention, opset9_classifier, tf_named)
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -74,3 +76,17 @@ def test_an_opset_9_model_is_converted_and_says_so(tmp_path, capsys):
     from compiler.cli import main
     assert main(["compile", str(path), "--target", "onnx", "-o", str(tmp_path / "new.onnx")]) == 0
     assert "note: old.onnx uses opset 9: converted to opset 11" in capsys.readouterr().out
+
+
+def test_keras_attention_with_einsum_and_a_folded_reduce_prod_round_trips():
+    model = keras_attention()
+    graph = import_onnx(model)
+    ops = [n.op for n in graph.nodes]
+    assert ops.count("einsum") == 6 and "reduce_prod" not in ops    # ReduceProd folded with the shapes
+    assert_round_trips(graph, model, {"x": np.random.default_rng(2).standard_normal((1, 6, 16), np.float32)})
+
+
+def test_reduce_prod_of_run_time_values_is_refused_clearly():
+    model, _ = single_op("ReduceProd", [np.ones((2, 3), np.float32)], {"keepdims": 0}, opset=13)
+    with pytest.raises(FrontendError, match="computed at run time, but nnforge needs it to be static"):
+        import_onnx(model)

@@ -87,3 +87,8 @@ def arg_extreme(b: OnnxBuilder, node: Node) -> None:
         return
     op_type = "ArgMax" if node.op == "argmax" else "ArgMin"
     b.emit(op_type, [b.x(node)], [b.y(node)], axis=node.attrs["dim"], keepdims=int(node.attrs["keepdim"]))
+
+
+@lowering("einsum")
+def einsum(b: OnnxBuilder, node: Node) -> None:
+    b.emit("Einsum", b.inputs(node), [b.y(node)], equation=node.attrs["equation"])

@@ -92,3 +92,32 @@ def opset9_classifier() -> "onnx.ModelProto":  # noqa: F821
              "fc_w": randn(10, c), "fc_b": randn(10)}
     return make_model(nodes, [value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
                       [value_info("probs", TensorProto.FLOAT, [1, 10])], inits, 9, "opset9_classifier")
+
+
+def keras_attention(seq: int = 6, hidden: int = 16, heads: int = 2) -> "onnx.ModelProto":  # noqa: F821
+    """A Keras BERT attention block as tf2onnx writes it: projections and head contractions as
+    Einsum, the merged-heads shape computed with Shape -> Slice -> ReduceProd -> Concat."""
+    d = hidden // heads
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    nodes = [
+        helper.make_node("Einsum", ["x", "wq"], ["q"], name="query", equation="abc,cde->abde"),
+        helper.make_node("Einsum", ["x", "wk"], ["k"], name="key", equation="abc,cde->abde"),
+        helper.make_node("Einsum", ["x", "wv"], ["v"], name="value", equation="abc,cde->abde"),
+        helper.make_node("Einsum", ["k", "q"], ["scores"], name="scores", equation="aecd,abcd->acbe"),
+        helper.make_node("Softmax", ["scores"], ["probs"], name="softmax", axis=-1),
+        helper.make_node("Einsum", ["probs", "v"], ["context"], name="context", equation="acbe,aecd->abcd"),
+        helper.make_node("Einsum", ["context", "wo"], ["projected"], name="output", equation="abcd,cde->abe"),
+        helper.make_node("Shape", ["context"], ["shape"], name="shape"),
+        helper.make_node("Slice", ["shape", "s0", "s2"], ["lead"], name="lead"),
+        helper.make_node("Slice", ["shape", "s2", "s4"], ["tail"], name="tail"),
+        helper.make_node("ReduceProd", ["tail"], ["merged"], name="merged", keepdims=1),
+        helper.make_node("Concat", ["lead", "merged"], ["target"], name="target", axis=0),
+        helper.make_node("Reshape", ["context", "target"], ["heads_merged"], name="merge_heads"),
+        helper.make_node("Add", ["projected", "heads_merged"], ["sum"], name="residual"),
+        helper.make_node("Add", ["sum", "bias"], ["y"], name="bias"),
+    ]
+    inits = {"wq": randn(hidden, heads, d, scale=0.3), "wk": randn(hidden, heads, d, scale=0.3),
+             "wv": randn(hidden, heads, d), "wo": randn(heads, d, hidden, scale=0.3), "bias": randn(hidden),
+             "s0": i64(0), "s2": i64(2), "s4": i64(4)}
+    return make_model(nodes, [value_info("x", TensorProto.FLOAT, [1, seq, hidden])],
+                      [value_info("y", TensorProto.FLOAT, [1, seq, hidden])], inits, 13, "keras_attention")

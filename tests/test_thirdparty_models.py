@@ -11,9 +11,10 @@ from compiler import compile
 from compiler.errors import FrontendError
 from frontends.onnx import import_onnx
 from passes.prune import prune_graph
-from tests.onnx_models import ort_run, single_op
+from tests.onnx_models import ort_run, single_op, value_info
 from tests.onnx_models.thirdparty import (BYTES, TF_INPUTS, TF_OUTPUTS, byte_classifier, byte_inputs,
-                                          keras_attention, opset9_classifier, tf_named)
+                                          keras_attention, opset9_classifier, sample_rate_switch,
+                                          tf_named)
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -90,3 +91,20 @@ def test_reduce_prod_of_run_time_values_is_refused_clearly():
     model, _ = single_op("ReduceProd", [np.ones((2, 3), np.float32)], {"keepdims": 0}, opset=13)
     with pytest.raises(FrontendError, match="computed at run time, but nnforge needs it to be static"):
         import_onnx(model)
+
+
+@pytest.mark.parametrize("samples, picked", [(128, "tanh"), (64, "sigmoid")])
+def test_if_with_a_condition_that_folds_is_inlined(samples, picked):
+    model = sample_rate_switch()
+    graph = import_onnx(model, input_shapes=[(1, samples)])
+    assert picked in [n.op for n in graph.nodes] and not any(n.op == "relu" for n in graph.nodes)
+    feeds = {"audio": np.random.default_rng(3).standard_normal((1, samples), np.float32)}
+    assert_round_trips(graph, model, feeds)
+
+
+def test_if_on_input_data_is_refused_naming_the_condition():
+    model = sample_rate_switch()
+    model.graph.node[2].input[0] = "flag"     # the Equal now compares with a graph input
+    model.graph.input.append(value_info("flag", onnx.TensorProto.INT64, []))
+    with pytest.raises(FrontendError, match="depends on the input data"):
+        import_onnx(model, input_shapes=[(1, 128), ()])

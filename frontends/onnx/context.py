@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 REQUIRED = object()
 MAX_INTS = 4096   # shapes, axes, pads, repeats: far more than any real model has
 _KINDS = {"int": AttributeProto.INT, "float": AttributeProto.FLOAT, "str": AttributeProto.STRING,
-          "ints": AttributeProto.INTS, "floats": AttributeProto.FLOATS, "tensor": AttributeProto.TENSOR}
+          "ints": AttributeProto.INTS, "floats": AttributeProto.FLOATS, "tensor": AttributeProto.TENSOR,
+          "graph": AttributeProto.GRAPH}
 
 
 def node_label(node: onnx.NodeProto, index: int) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import onnx
+
 from compiler.errors import FrontendError, NNForgeError
 from compiler.ir import Graph, TensorType, Value
 from frontends.onnx.context import Cx
@@ -61,6 +63,20 @@ class Translator:
             outputs.append(value)
         self.graph.outputs = outputs
         return self.graph
+
+    def inline(self, branch: onnx.GraphProto, outer: Cx, label: str) -> list[Value]:
+        """Translate a subgraph's nodes into the graph (outer names stay visible); its outputs."""
+        for init in branch.initializer:
+            if init.name in self.env:
+                raise outer.error(f"{label} redefines tensor '{init.name}'", hint="the model is malformed (not SSA)")
+            tensor = to_torch(init, self.model.base_dir, f"initializer '{init.name}' of {label}")
+            self.env[init.name] = self.graph.add_weight(init.name, tensor, is_param=looks_like_parameter(tensor))
+        for node in branch.node:
+            cx = Cx(self, node, -1)  # no raw attribute bytes were read apart for subgraphs
+            cx.where = f"node '{node.name or node.op_type}' ({node.op_type}) in the {label} of {outer.where}"
+            self._bind(cx, self._guarded(cx, self._translate))
+            self._guarded(cx, self._crosscheck)
+        return [self.lookup(vi.name, outer) for vi in branch.output]
 
     # ---- one node ------------------------------------------------------------------------
     def _translate(self, cx: Cx) -> Any:

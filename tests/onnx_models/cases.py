@@ -247,3 +247,20 @@ CASES += [
     Case("Constant", (), {"value_int": 7}, opset=13, label="int"),
     Case("ConstantOfShape", (i64(2, 3),), {"value": _nh.from_array(np.array([5], dtype=I32))}, label="int32_value"),
 ]
+
+# ---- ops third-party models needed: Einsum (Keras BERT), ReduceProd on shapes, If on a constant
+from onnx import TensorProto as _T, helper as _h  # noqa: E402
+
+
+def _constant_branch(name: str, values) -> "onnx.GraphProto":  # noqa: F821
+    node = _h.make_node("Constant", [], [f"{name}_out"], value=_nh.from_array(np.array(values, np.float32)))
+    return _h.make_graph([node], name, [], [_h.make_tensor_value_info(f"{name}_out", _T.FLOAT, None)])
+
+
+CASES += [
+    Case("Einsum", (randn(2, 5, 4, 8), Init(randn(4, 8, 6))), {"equation": "abcd,cde->abe"}, label="dense"),
+    Case("Einsum", (randn(2, 3, 4), randn(2, 4, 5)), {"equation": "b i j , b j k"}, label="implicit_spaces"),
+    Case("ReduceProd", (Init(np.array([[2, 3], [4, 5]], dtype=I64)),), {"axes": [1]}, opset=13, label="static"),
+    Case("If", (Init(np.array(True)),), {"then_branch": _constant_branch("then", [1.0, 2.0]),
+                                         "else_branch": _constant_branch("else", [3.0])}, label="constant_true"),
+]

@@ -8,7 +8,7 @@ attention block written with `Einsum`, and onnxruntime's quantized forms of a sm
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from tests.onnx_models import make_model, randn, value_info
 
@@ -121,3 +121,37 @@ def keras_attention(seq: int = 6, hidden: int = 16, heads: int = 2) -> "onnx.Mod
              "s0": i64(0), "s2": i64(2), "s4": i64(4)}
     return make_model(nodes, [value_info("x", TensorProto.FLOAT, [1, seq, hidden])],
                       [value_info("y", TensorProto.FLOAT, [1, seq, hidden])], inits, 13, "keras_attention")
+
+
+def _branch(name: str, nodes, outputs, initializers=None) -> "onnx.GraphProto":  # noqa: F821
+    inits = [numpy_helper.from_array(a, n) for n, a in (initializers or {}).items()]
+    return helper.make_graph(nodes, name, [], outputs, inits)
+
+
+def sample_rate_switch(samples: int = 64) -> "onnx.ModelProto":  # noqa: F821
+    """Silero-style: one branch per input length (a 16 kHz and an 8 kHz front end), chosen by an If
+    whose condition compares a Shape-derived length with a constant; the else branch nests another
+    If on a flag initializer. Branches read outer tensors and carry their own initializers."""
+    out = value_info("features", TensorProto.FLOAT, None)
+    then_nodes = [helper.make_node("MatMul", ["audio", "w16"], ["proj16"], name="proj16"),
+                  helper.make_node("Tanh", ["proj16"], ["features"], name="tanh16")]
+    inner_then = _branch("inner_then", [helper.make_node("Sigmoid", ["proj8"], ["sig8"], name="sig8")],
+                         [value_info("sig8", TensorProto.FLOAT, None)])
+    inner_else = _branch("inner_else", [helper.make_node("Relu", ["proj8"], ["relu8"], name="relu8")],
+                         [value_info("relu8", TensorProto.FLOAT, None)])
+    else_nodes = [helper.make_node("MatMul", ["audio", "w8"], ["proj8"], name="proj8"),
+                  helper.make_node("If", ["use_sigmoid"], ["features"], name="activation",
+                                   then_branch=inner_then, else_branch=inner_else)]
+    nodes = [
+        helper.make_node("Shape", ["audio"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "one"], ["length"], name="length", axis=0),
+        helper.make_node("Equal", ["length", "len16"], ["is16k"], name="is16k"),
+        helper.make_node("If", ["is16k"], ["branch_out"], name="sample_rate",
+                         then_branch=_branch("then", then_nodes, [out]),
+                         else_branch=_branch("else", else_nodes, [out], {"w8": randn(samples, 8)})),
+        helper.make_node("Add", ["branch_out", "bias"], ["y"], name="bias"),
+    ]
+    inits = {"one": np.array(1, np.int64), "len16": np.array(samples * 2, np.int64),
+             "use_sigmoid": np.array(True), "w16": randn(samples * 2, 8), "bias": randn(8)}
+    return make_model(nodes, [value_info("audio", TensorProto.FLOAT, [1, "samples"])],
+                      [value_info("y", TensorProto.FLOAT, [1, 8])], inits, 16, "sample_rate_switch")

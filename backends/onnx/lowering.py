@@ -418,4 +418,4 @@ def reduce(b: OnnxBuilder, node: Node) -> None:
 
 
 # ---- ops added for the ONNX frontend (their lowerings live in lowering_extra.py) -------------
-from backends.onnx import lowering_extra  # noqa: E402,F401
+from backends.onnx import lowering_extra, lowering_recurrent  # noqa: E402,F401

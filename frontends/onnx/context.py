@@ -27,7 +27,7 @@ REQUIRED = object()
 MAX_INTS = 4096   # shapes, axes, pads, repeats: far more than any real model has
 _KINDS = {"int": AttributeProto.INT, "float": AttributeProto.FLOAT, "str": AttributeProto.STRING,
           "ints": AttributeProto.INTS, "floats": AttributeProto.FLOATS, "tensor": AttributeProto.TENSOR,
-          "graph": AttributeProto.GRAPH}
+          "graph": AttributeProto.GRAPH, "strs": AttributeProto.STRINGS}
 
 
 def node_label(node: onnx.NodeProto, index: int) -> str:
@@ -115,6 +115,8 @@ class Cx:
                 return value.decode("utf-8")
             except UnicodeDecodeError:
                 raise self.error(f"attribute '{name}' is not valid UTF-8") from None
+        if kind == "strs":
+            return [v.decode("utf-8", "replace") for v in value]
         return list(value) if kind in ("ints", "floats") else value
 
     def tensor_attr(self, name: str) -> torch.Tensor | None:

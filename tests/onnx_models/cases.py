@@ -264,3 +264,24 @@ CASES += [
     Case("If", (Init(np.array(True)),), {"then_branch": _constant_branch("then", [1.0, 2.0]),
                                          "else_branch": _constant_branch("else", [3.0])}, label="constant_true"),
 ]
+
+# ---- recurrent layers: LSTM / GRU (W, R, B are weights; sequence lengths and states inputs)
+_H, _I = 4, 3
+
+
+def _rnn(gates: int, dirs: int = 1) -> tuple[Init, Init, Init]:
+    return (Init(randn(dirs, gates * _H, _I, scale=0.5)), Init(randn(dirs, gates * _H, _H, scale=0.5)),
+            Init(randn(dirs, 2 * gates * _H, scale=0.5)))
+
+
+CASES += [
+    Case("LSTM", (randn(5, 2, _I), *_rnn(4)), {"hidden_size": _H}, outputs=3, label="forward"),
+    Case("LSTM", (randn(6, 3, _I), *_rnn(4, 2), np.array([6, 2, 4], I32), randn(2, 3, _H), randn(2, 3, _H)),
+         {"hidden_size": _H, "direction": "bidirectional"}, outputs=3, label="bidirectional_lengths_states"),
+    Case("LSTM", (randn(5, 2, _I), *_rnn(4)[:2], None, None, randn(1, 2, _H)),
+         {"hidden_size": _H, "direction": "reverse"}, outputs=2, label="reverse_state"),
+    Case("GRU", (randn(5, 2, _I), *_rnn(3)), {"hidden_size": _H}, outputs=2, label="onnx_reset"),
+    Case("GRU", (randn(6, 3, _I), *_rnn(3, 2), np.array([1, 6, 3], I32)),
+         {"hidden_size": _H, "direction": "bidirectional", "linear_before_reset": 1}, outputs=2,
+         label="torch_reset_lengths"),
+]

@@ -134,9 +134,11 @@ def _zero_point(b: OnnxBuilder, node: Node, fmt) -> str:
     zp = _const(node, 2)
     if not isinstance(fmt, IntFormat) or node.inputs[2:3] in ([], [None]):
         return ""
-    if zp is None:
-        raise b.error("a zero point computed at run time cannot be exported",
-                      hint="quantize with constant zero points")
+    if zp is None:  # computed at run time (dynamic quantization): cast to the codes' type
+        if fmt.bits != 8:
+            raise b.error(f"a run-time zero point of {fmt.name} cannot be exported", hint="ONNX casts to 8-bit codes only")
+        v = node.inputs[2]
+        return b.cast(b.value(v), v.dtype, torch.int8 if fmt.signed else torch.uint8)
     zp = zp.detach()
     if node.attrs["axis"] is None:
         zp = zp.reshape(())

@@ -15,6 +15,10 @@ from compiler.interpreter import check_inputs
 from compiler.ir import Graph
 
 ONNXRUNTIME = "onnxruntime"
+# onnxruntime rewrites QDQ groups into integer kernels; one of its rewrites quantizes the float
+# input of a weight-only DequantizeLinear -> MatMul at run time (DynamicQuantizeMatMul), which
+# changes the numbers. The runner checks what the exported model means, so it runs QDQ as written.
+EXACT_ONLY = ["QDQSelectorActionTransformer"]
 
 
 class OrtRunner:
@@ -44,7 +48,8 @@ class OrtRunner:
             options.log_severity_level = 3  # errors only
             model = str(self.model) if isinstance(self.model, Path) else self.model
             try:
-                self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+                self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"],
+                                                     disabled_optimizers=EXACT_ONLY)
                 self.engine = ONNXRUNTIME
             except NoKernel as exc:
                 self._session = _Reference(model)

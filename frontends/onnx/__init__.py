@@ -29,7 +29,7 @@ from compiler.interface import Interface, Port
 from compiler.ir import Graph
 from compiler.verifier import verify
 from frontends.onnx import constants, ops_math, ops_nn, ops_pool, ops_reduce, ops_resize, ops_shape  # noqa: F401
-from frontends.onnx import ops_control, ops_recurrent  # noqa: F401
+from frontends.onnx import ops_control, ops_quant, ops_recurrent  # noqa: F401
 from frontends.onnx.loader import OnnxModel, load
 from frontends.onnx.shapes import bind_inputs, check_outputs, declared_dims, graph_inputs
 from frontends.onnx.support import Unsupported, require_supported, unsupported_ops

@@ -64,6 +64,15 @@ class Cx:
             return None
         return self.tr.lookup(self.node.input[i], self)
 
+    def raw_input(self, i: int):
+        """Input i as the translator holds it: a Value, a quantized-tensor marker (quantized.py) that
+        quantization-aware mappings consume as such, or None when absent."""
+        if i >= len(self.node.input) or not self.node.input[i]:
+            return None
+        held = self.tr.env.get(self.node.input[i])
+        return held if held is not None and not isinstance(held, Value) and hasattr(held, "materialize") \
+            else self.input(i)
+
     def required(self, i: int, what: str = "") -> Value:
         value = self.input(i)
         if value is None:

@@ -16,6 +16,8 @@ from compiler.ir import Graph, TensorType, Value
 from frontends.onnx.context import Cx
 from frontends.onnx.crosscheck import check_input_types, check_node
 from frontends.onnx.loader import OnnxModel
+from frontends.onnx.ops_quant import accumulator_rule
+from frontends.onnx.quantized import Marker
 from frontends.onnx.shapes import declared_dims, format_dims, graph_inputs
 from frontends.onnx.table import MAPPINGS
 from frontends.onnx.tensors import looks_like_parameter, to_torch
@@ -80,8 +82,14 @@ class Translator:
 
     # ---- one node ------------------------------------------------------------------------
     def _translate(self, cx: Cx) -> Any:
+        if self._reads_markers(cx):  # quantized tensors: the mapping, or a rule keeping them quantized
+            kept = accumulator_rule(cx)
+            return kept if kept is not None else MAPPINGS[cx.op_type].fn(cx)
         check_input_types(cx.node, self.opset, [cx.input(i) for i in range(cx.num_inputs)], cx.where)
         return MAPPINGS[cx.op_type].fn(cx)
+
+    def _reads_markers(self, cx: Cx) -> bool:
+        return any(isinstance(self.env.get(name), Marker) for name in cx.node.input if name)
 
     def _guarded(self, cx: Cx, step) -> Any:
         """The error boundary around each node: whatever goes wrong names the node."""
@@ -98,7 +106,7 @@ class Translator:
                                      "this model with these input shapes, please report an nnforge bug") from exc
 
     def _bind(self, cx: Cx, results: Any) -> None:
-        if isinstance(results, (Value, Unavailable)) or results is None:
+        if isinstance(results, (Value, Unavailable, Marker)) or results is None:
             results = [results]
         results = list(results)
         for i, name in enumerate(cx.outputs):
@@ -112,6 +120,8 @@ class Translator:
             self.env[name] = result
 
     def _crosscheck(self, cx: Cx) -> None:
+        if any(isinstance(self.env.get(name), Marker) for name in [*cx.node.input, *cx.outputs] if name):
+            return  # integer tensors held quantized have no IR type to compare
         inputs = [cx.input(i) for i in range(cx.num_inputs)]
         outputs = [self.env.get(name) if name else None for name in cx.outputs]
         check_node(cx.node, self.opset, inputs, outputs, cx.where)
@@ -129,6 +139,8 @@ class Translator:
         value = self.env.get(name)
         if isinstance(value, Value):
             return value
+        if isinstance(value, Marker):  # a consumer that reads the integer tensor itself
+            return value.materialize(cx if cx is not None else Cx(self, self.model.proto.graph.node[-1], -1))
         where = cx.where if cx is not None else f"graph output '{name}'"
         if isinstance(value, Unavailable):
             raise FrontendError(f"tensor '{name}' is not available: {value.why}", where=where,

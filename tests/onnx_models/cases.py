@@ -285,3 +285,30 @@ CASES += [
          {"hidden_size": _H, "direction": "bidirectional", "linear_before_reset": 1}, outputs=2,
          label="torch_reset_lengths"),
 ]
+
+# ---- pre-quantized models' ops, one at a time (integer results are computed exactly)
+U8, S8 = np.uint8, np.int8
+
+
+def _codes(*shape: int, dtype=U8) -> np.ndarray:
+    lo, hi = (0, 256) if dtype == U8 else (-128, 128)
+    return np.random.default_rng(sum(shape)).integers(lo, hi, shape).astype(dtype)
+
+
+CASES += [
+    Case("QuantizeLinear", (randn(2, 3, 4, scale=3.0), scalar(0.05), Init(np.array(128, U8))), label="uint8"),
+    Case("QuantizeLinear", (randn(2, 3, 4), Init(np.array([0.01, 0.02, 0.04], np.float32)),
+                            Init(np.array([0, 0, 0], S8))), {"axis": 1}, label="int8_per_axis"),
+    Case("DequantizeLinear", (_codes(2, 3, dtype=S8), scalar(0.1), Init(np.array(-3, S8))), label="run_time_codes"),
+    Case("DequantizeLinear", (Init(_codes(4, 3, dtype=S8)), Init(np.array([0.1, 0.2, 0.3, 0.4], np.float32))),
+         {"axis": 0}, label="stored_weight"),
+    Case("DynamicQuantizeLinear", (randn(2, 5, scale=2.0),), outputs=3),
+    Case("MatMulInteger", (_codes(3, 4), Init(_codes(4, 5, dtype=S8)), Init(np.array(7, U8)), Init(np.array(0, S8)))),
+    Case("ConvInteger", (_codes(1, 2, 5, 5), Init(_codes(3, 2, 3, 3, dtype=S8)), Init(np.array(100, U8))),
+         {"pads": [1, 1, 1, 1]}),
+    Case("QLinearMatMul", (_codes(3, 4), scalar(0.02), Init(np.array(120, U8)), Init(_codes(4, 5, dtype=S8)),
+                           scalar(0.03), Init(np.array(0, S8)), scalar(0.05), Init(np.array(128, U8)))),
+    Case("QLinearConv", (_codes(1, 2, 5, 5), scalar(0.02), Init(np.array(120, U8)), Init(_codes(3, 2, 3, 3, dtype=S8)),
+                         Init(np.array([0.01, 0.02, 0.03], np.float32)), Init(np.zeros(3, S8)), scalar(0.2),
+                         Init(np.array(128, U8)), Init(np.array([5, -40, 300], np.int32))), {"pads": [1, 1, 1, 1]}),
+]

@@ -108,3 +108,15 @@ def test_if_on_input_data_is_refused_naming_the_condition():
     model.graph.input.append(value_info("flag", onnx.TensorProto.INT64, []))
     with pytest.raises(FrontendError, match="depends on the input data"):
         import_onnx(model, input_shapes=[(1, 128), ()])
+
+
+def test_an_artifact_the_runtime_refuses_skips_its_check_with_the_reason(monkeypatch):
+    from backends.onnx.runtime import OrtRunner
+
+    def refuse(self, inputs):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : no kernel\nmore detail")
+    monkeypatch.setattr(OrtRunner, "__call__", refuse)
+    result = compile(byte_classifier(), target="onnx", check_equivalence=True)
+    row = result.report.artifacts[0]
+    assert row["equivalence"] == "skipped: RuntimeError: [ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : no kernel"
+    assert "max_abs_diff" not in row

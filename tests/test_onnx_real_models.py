@@ -14,7 +14,6 @@ import torch
 
 from compiler.backend import get_backend
 from compiler.cli import main as cli_main
-from compiler.errors import FrontendError
 from compiler.ir import Graph
 from frontends.onnx import import_onnx
 from tests.onnx_models import ort_run

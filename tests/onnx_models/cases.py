@@ -249,10 +249,10 @@ CASES += [
 ]
 
 # ---- ops third-party models needed: Einsum (Keras BERT), ReduceProd on shapes, If on a constant
-from onnx import TensorProto as _T, helper as _h  # noqa: E402
+from onnx import GraphProto as _Graph, TensorProto as _T, helper as _h  # noqa: E402
 
 
-def _constant_branch(name: str, values) -> "onnx.GraphProto":  # noqa: F821
+def _constant_branch(name: str, values) -> _Graph:
     node = _h.make_node("Constant", [], [f"{name}_out"], value=_nh.from_array(np.array(values, np.float32)))
     return _h.make_graph([node], name, [], [_h.make_tensor_value_info(f"{name}_out", _T.FLOAT, None)])
 

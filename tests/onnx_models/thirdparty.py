@@ -8,6 +8,7 @@ attention block written with `Einsum`, and onnxruntime's quantized forms of a sm
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from tests.onnx_models import make_model, randn, value_info
@@ -15,7 +16,7 @@ from tests.onnx_models import make_model, randn, value_info
 BYTES = 257          # 0..255 and a padding token
 
 
-def byte_classifier(length: int = 64, hidden: int = 32, classes: int = 5) -> "onnx.ModelProto":  # noqa: F821
+def byte_classifier(length: int = 64, hidden: int = 32, classes: int = 5) -> onnx.ModelProto:
     """int32 bytes [1, length] -> one-hot over 0..256 by Equal against a Range -> dense layers."""
     i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
     nodes = [
@@ -52,7 +53,7 @@ TF_INPUTS = ("serving_default_input_2:0", "serving_default_gain:0")
 TF_OUTPUTS = ("dense_5", "dense_6:0")
 
 
-def tf_named(batch: str = "unk__7") -> "onnx.ModelProto":  # noqa: F821
+def tf_named(batch: str = "unk__7") -> onnx.ModelProto:
     """tf2onnx-style names (`:0` suffixes, `/` scopes) and a dynamic batch; conv -> BatchNorm gives
     output `dense_5`, which fold-bn rewrites, and a gain input scales the second output."""
     c = 4
@@ -73,7 +74,7 @@ def tf_named(batch: str = "unk__7") -> "onnx.ModelProto":  # noqa: F821
     return make_model(nodes, inputs, outputs, inits, 13, "tf_named")
 
 
-def opset9_classifier() -> "onnx.ModelProto":  # noqa: F821
+def opset9_classifier() -> onnx.ModelProto:
     """A ResNet-style stem as old exporters wrote it at opset 9: Upsample (removed at opset 10),
     BatchNormalization with its opset-9 signature, Flatten + Gemm, Softmax over axis 1."""
     c = 4
@@ -94,7 +95,7 @@ def opset9_classifier() -> "onnx.ModelProto":  # noqa: F821
                       [value_info("probs", TensorProto.FLOAT, [1, 10])], inits, 9, "opset9_classifier")
 
 
-def keras_attention(seq: int = 6, hidden: int = 16, heads: int = 2) -> "onnx.ModelProto":  # noqa: F821
+def keras_attention(seq: int = 6, hidden: int = 16, heads: int = 2) -> onnx.ModelProto:
     """A Keras BERT attention block as tf2onnx writes it: projections and head contractions as
     Einsum, the merged-heads shape computed with Shape -> Slice -> ReduceProd -> Concat."""
     d = hidden // heads
@@ -123,12 +124,12 @@ def keras_attention(seq: int = 6, hidden: int = 16, heads: int = 2) -> "onnx.Mod
                       [value_info("y", TensorProto.FLOAT, [1, seq, hidden])], inits, 13, "keras_attention")
 
 
-def _branch(name: str, nodes, outputs, initializers=None) -> "onnx.GraphProto":  # noqa: F821
+def _branch(name: str, nodes, outputs, initializers=None) -> onnx.GraphProto:
     inits = [numpy_helper.from_array(a, n) for n, a in (initializers or {}).items()]
     return helper.make_graph(nodes, name, [], outputs, inits)
 
 
-def sample_rate_switch(samples: int = 64) -> "onnx.ModelProto":  # noqa: F821
+def sample_rate_switch(samples: int = 64) -> onnx.ModelProto:
     """Silero-style: one branch per input length (a 16 kHz and an 8 kHz front end), chosen by an If
     whose condition compares a Shape-derived length with a constant; the else branch nests another
     If on a flag initializer. Branches read outer tensors and carry their own initializers."""

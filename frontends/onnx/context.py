@@ -17,6 +17,7 @@ from onnx import AttributeProto
 from compiler.errors import FrontendError
 from compiler.ir import Graph, TensorType, Value
 from compiler.ops import get_op
+from frontends.onnx.quantized import Marker
 from frontends.onnx.limits import FOLD_BYTES, FOLD_MACS, MAX_RANK, MAX_TENSOR_BYTES, format_bytes, nbytes
 from frontends.onnx.tensors import looks_like_parameter, to_torch
 
@@ -70,8 +71,7 @@ class Cx:
         if i >= len(self.node.input) or not self.node.input[i]:
             return None
         held = self.tr.env.get(self.node.input[i])
-        return held if held is not None and not isinstance(held, Value) and hasattr(held, "materialize") \
-            else self.input(i)
+        return held if isinstance(held, Marker) else self.input(i)
 
     def required(self, i: int, what: str = "") -> Value:
         value = self.input(i)

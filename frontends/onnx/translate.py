@@ -133,14 +133,20 @@ class Translator:
                              for vi in graph_inputs(self.model.proto.graph))
         return f"check the input shapes: the model declares {declared}"
 
+    def _producer_cx(self, name: str) -> Cx:
+        """The context of the (main-graph) node that defines tensor `name`, to emit on its behalf."""
+        nodes = self.model.proto.graph.node
+        index = next((i for i in range(len(nodes) - 1, -1, -1) if name in nodes[i].output), len(nodes) - 1)
+        return Cx(self, nodes[index], index)
+
     # ---- values --------------------------------------------------------------------------
     def lookup(self, name: str, cx: Cx | None) -> Value:
         """The Value of tensor `name`; initializers become weights on first use."""
         value = self.env.get(name)
         if isinstance(value, Value):
             return value
-        if isinstance(value, Marker):  # a consumer that reads the integer tensor itself
-            return value.materialize(cx if cx is not None else Cx(self, self.model.proto.graph.node[-1], -1))
+        if isinstance(value, Marker):  # a consumer (or a graph output) that reads the integer tensor itself
+            return value.materialize(cx if cx is not None else self._producer_cx(name))
         where = cx.where if cx is not None else f"graph output '{name}'"
         if isinstance(value, Unavailable):
             raise FrontendError(f"tensor '{name}' is not available: {value.why}", where=where,

@@ -120,3 +120,22 @@ def test_an_artifact_the_runtime_refuses_skips_its_check_with_the_reason(monkeyp
     row = result.report.artifacts[0]
     assert row["equivalence"] == "skipped: RuntimeError: [ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : no kernel"
     assert "max_abs_diff" not in row
+
+
+def test_keras2onnx_prelu_exports_its_slope_once(tmp_path):
+    """MTCNN-style stages from keras2onnx: Conv -> PRelu with a [C, 1, 1] slope initializer."""
+    from onnx import TensorProto, helper
+    from tests.onnx_models import make_model, randn
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv"),
+             helper.make_node("PRelu", ["c", "alpha"], ["y"], name="prelu")]
+    model = make_model(nodes, [value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+                       [value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+                       {"w": randn(4, 3, 3, 3), "b": randn(4), "alpha": randn(4, 1, 1)}, 13, "pnet")
+    graph = import_onnx(model)
+    compile(graph, target="onnx", output=tmp_path / "pnet.onnx")
+    exported = onnx.load(tmp_path / "pnet.onnx")
+    read = {name for node in exported.graph.node for name in node.input}
+    assert {t.name for t in exported.graph.initializer} <= read
+    assert sum(1 for t in exported.graph.initializer if t.dims == [4, 1, 1]) == 1   # the slope, once
+    assert_round_trips(import_onnx(model), model, {"x": np.random.default_rng(4).standard_normal((1, 3, 6, 6),
+                                                                                             np.float32)})

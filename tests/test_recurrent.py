@@ -1,5 +1,5 @@
 """LSTM and GRU: nn.LSTM / nn.GRU through torch.fx, ONNX's batch-first layout, and what pruning
-and quantization do with them (they skip them, saying why)."""
+(input features only, with w_ih's columns) and quantization (none: float, saying why) do with them."""
 from __future__ import annotations
 
 import pytest
@@ -11,7 +11,8 @@ from torch import nn
 from compiler import compile
 from frontends.onnx import import_onnx
 from compiler.interpreter import interpret
-from passes.prune import prune_graph
+from passes.prune import analyze, prune_graph
+from tests.prune_util import group_of, zero_then_prune
 from tests.onnx_models import make_model, randn, value_info
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -74,6 +75,31 @@ def test_onnx_batch_first_layout_matches_the_reference_evaluator():
     for got, want in zip(interpret(graph, torch.from_numpy(x), torch.from_numpy(h0)), expected):
         assert got.shape == want.shape
         torch.testing.assert_close(got, torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+
+
+class ConvThenLstm(nn.Module):
+    """A convolutional front end feeding a recurrent layer (CRNN-style OCR, keyword spotting)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 16, 3, padding=1)
+        self.lstm = nn.LSTM(16, 8, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        y, _ = self.lstm(torch.relu(self.conv(x)).transpose(1, 2))
+        return self.head(y)
+
+
+def test_prune_removes_features_a_recurrent_layer_reads_together_with_its_input_columns():
+    torch.manual_seed(3)
+    model, x = ConvThenLstm().eval(), torch.randn(2, 4, 10)
+    graph = compile(model, (x,)).graph
+    analysis = analyze(graph)
+    group = group_of(analysis, "conv.weight")
+    assert group.prunable and group.size == 16
+    zero_then_prune(graph, (x,), group, analysis)
+    assert graph.weights["lstm.weight_ih_l0"].shape[2] < 16 and graph.weights["lstm.weight_hh_l0"].shape == (2, 32, 8)
 
 
 def test_prune_and_quantize_skip_recurrent_layers_with_a_reason():

@@ -142,4 +142,5 @@ RULES = {
     "matmul": layers.matmul,
     "embedding": layers.embedding, "batch_norm": layers.batch_norm, "layer_norm": layers.layer_norm,
     "group_norm": layers.group_norm, "prelu": layers.prelu,
+    "lstm": layers.recurrent, "gru": layers.recurrent,
 }

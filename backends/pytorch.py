@@ -9,6 +9,8 @@ With an output directory the backend writes (atomically, as one directory):
 
     model.py             a readable nn.Module whose forward is the fx-generated code; needs only
                          torch and safetensors, not nnforge. `load()` returns it ready to run.
+                         Arguments and results keep the source model's order; Python needs
+                         identifiers, so SOURCE_INPUTS / SOURCE_OUTPUTS map them to its names.
     weights.safetensors  the parameters and buffers
 """
 from __future__ import annotations
@@ -195,6 +197,10 @@ from safetensors.torch import load_file
 WEIGHTS = Path(__file__).resolve().with_name("{weights}")
 PARAMETERS = {params!r}
 INPUTS = {inputs!r}  # name -> (shape, dtype)
+# The source model's input and output names: forward takes the inputs in this order and returns
+# the outputs in this order (a library that feeds the original by name maps through these).
+SOURCE_INPUTS = {source_inputs!r}
+SOURCE_OUTPUTS = {source_outputs!r}
 
 
 class {class_name}(torch.nn.Module):
@@ -234,6 +240,14 @@ if __name__ == "__main__":
 '''
 
 
+def _source_names(graph: Graph) -> tuple[list[str], list[str]]:
+    """Input and output names of the model file the graph came from (else the IR's)."""
+    face = graph.interface
+    if face is not None and face.fits(len(graph.inputs), len(graph.outputs)):
+        return [p.name for p in face.inputs], [p.name for p in face.outputs]
+    return [v.name for v in graph.inputs], [v.name for v in graph.outputs]
+
+
 def render_model_py(gm: fx.GraphModule, graph: Graph, params: set[str]) -> str:
     placeholders = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
     forward = textwrap.indent(gm.code.strip("\n"), "    ").rstrip() + "\n"
@@ -243,4 +257,5 @@ def render_model_py(gm: fx.GraphModule, graph: Graph, params: set[str]) -> str:
         params=tuple(sorted(params)),
         inputs={p: (tuple(v.shape), str(v.dtype).removeprefix("torch."))
                 for p, v in zip(placeholders, graph.inputs)},
+        source_inputs=tuple(_source_names(graph)[0]), source_outputs=tuple(_source_names(graph)[1]),
         forward=forward, helpers=helper_source(gm))  # fake-quant kernels, when used

@@ -12,7 +12,7 @@ import torch
 from compiler import calibration
 from compiler.backend import Artifact, Backend, get_backend
 from compiler.context import PassContext, TargetDescription
-from compiler.errors import PipelineError
+from compiler.errors import NNForgeError, PipelineError, UserInputError
 from compiler.frontend import import_with_facts
 from compiler.interpreter import interpret
 from compiler.ir import Graph
@@ -21,6 +21,10 @@ from compiler.metrics import graph_summary
 from compiler.passes import Pass
 from compiler.pipeline import Pipeline, load_pipeline
 from compiler.report import Report
+
+
+RANDOM = "random"                     # calibration_data="random": generated inputs, on purpose
+RANDOM_SOURCE = "generated inputs"    # N(0, 1) floats, zero integers (random_inputs)
 
 
 @dataclass
@@ -49,8 +53,10 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     With `check_equivalence`, every pass and the final artifact are compared numerically with
     the graph before them on the example inputs (or random ones).
     `calibration_data` (a tensor, a list of tensors or an iterable of batches) feeds passes that
-    calibrate (quantize); by default they calibrate on the example inputs. `seed` and `threads`
-    go to every pass through its `PassContext`, with the targets' hardware description.
+    calibrate (quantize); by default they calibrate on the example inputs, and `"random"` asks for
+    generated inputs on purpose. Calibrating on generated inputs is a warning in the report, and
+    the report says which inputs the equivalence checks ran on. `seed` and `threads` go to every
+    pass through its `PassContext`, with the targets' hardware description.
     `capture` chooses how an nn.Module is captured: "auto" (torch.export, falling back to
     torch.fx), "export" or "fx"; `report.model["import"]` says which one did and why.
     """
@@ -62,26 +68,37 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     graph = imported.graph
     report.seconds["import"] = time.perf_counter() - started
     report.model = {"name": graph.name, "import": imported.facts, "before": graph_summary(graph)}
+    if graph.interface is not None and graph.interface.notes:
+        report.model["notes"] = list(graph.interface.notes)  # what the import changed
 
     parsed = _as_pipeline(pipeline)
     backends = _as_backends(target if target is not None else parsed.target)
     outputs = _as_outputs(output, len(backends))
-    inputs = tuple(example_inputs) if example_inputs is not None else random_inputs(graph)
+    random = isinstance(calibration_data, str) and calibration_data == RANDOM
+    if isinstance(calibration_data, str) and not random:
+        raise UserInputError(f"calibration_data '{calibration_data}' is neither data nor '{RANDOM}'",
+                             hint="pass arrays (an .npy/.npz file on the command line), or 'random' on purpose")
+    user_data = None if random or calibration_data is None else \
+        calibration.batches(graph, calibration_data, calibration.EAGER_LIMIT)
+    inputs, report.equivalence_inputs = _equivalence_inputs(graph, example_inputs, user_data)
     if print_ir_after_all and ir_dump is None:
         ir_dump = _dump_to_stderr
-    source = "user data" if calibration_data is not None else \
-        "example inputs" if example_inputs is not None else "generated inputs"
+    source = "user data" if user_data is not None else "example inputs" if example_inputs is not None and \
+        not random else RANDOM_SOURCE
+    data = user_data if user_data is not None else random_inputs(graph) if random else inputs
     hardware = TargetDescription()
     for backend in backends:
         hardware = backend.describe_target(hardware)
-    context = PassContext(calibration=calibration.validated(
-        graph, calibration_data if calibration_data is not None else inputs, source=source),
-        seed=seed, threads=threads, target=hardware)
+    context = PassContext(calibration=calibration.validated(graph, data, source=source), seed=seed,
+                          threads=threads, target=hardware, targets=tuple(backends))
     manager = PassManager(parsed.passes, verify_each=verify_each, check_equivalence=check_equivalence,
                           equivalence_inputs=inputs, ir_dump=ir_dump,
                           reproducer_dir=Path(reproducer_dir) if reproducer_dir else None, on_pass=on_pass,
                           context=context)
     report.passes = manager.run(graph)
+    if any(p.stats.get("calibration.source") == RANDOM_SOURCE for p in report.passes):
+        report.warnings.append(f"calibrated on {RANDOM_SOURCE}: ranges fitted to noise, not to the data the "
+                               "model will see; pass real calibration data (--calibration-data FILE.npy|.npz)")
     report.seconds["passes"] = sum(p.seconds for p in report.passes)
     report.seconds["verify"] = sum(p.verify_seconds for p in report.passes)
     report.model["after"] = graph_summary(graph)
@@ -95,7 +112,7 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
                "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
                "info": artifact.info}
         if expected is not None and artifact.runner is not None:
-            row["max_abs_diff"], row["max_rel_diff"] = max_difference(expected, artifact.run(*inputs))
+            row.update(_check_artifact(artifact, inputs, expected))
         artifacts.append(artifact)
         report.artifacts.append(row)
     if len(backends) == 1:
@@ -106,6 +123,34 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     report.seconds["lower"] = sum(row["seconds"] for row in report.artifacts)
     report.seconds["total"] = time.perf_counter() - started
     return CompileResult(graph, artifacts[0] if artifacts else None, report, artifacts)
+
+
+def _equivalence_inputs(graph: Graph, example_inputs, user_data) -> tuple[tuple[torch.Tensor, ...], str]:
+    """The inputs equivalence checks run on, and what they are: the example inputs, else the first
+    calibration batch (real data), else generated ones."""
+    if example_inputs is not None:
+        return tuple(example_inputs), "example inputs"
+    if user_data:
+        return tuple(user_data[0]), "calibration data, batch 0"
+    return random_inputs(graph), f"{RANDOM_SOURCE} (no example inputs or calibration data)"
+
+
+def _check_artifact(artifact: Artifact, inputs, expected) -> dict:
+    """The artifact's outputs against the IR's; a runtime that cannot execute it skips the check
+    with the reason, never a traceback."""
+    try:
+        outputs = artifact.run(*inputs)
+    except NNForgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a third-party runtime refusing the model
+        text = (str(exc).strip().splitlines() or [""])[0]
+        return {"equivalence": f"skipped: {type(exc).__name__}: {text}"}
+    row: dict[str, Any] = {}
+    row["max_abs_diff"], row["max_rel_diff"] = max_difference(expected, outputs)
+    engine = getattr(artifact.runner, "engine", "")
+    if engine:
+        row["runtime"] = engine
+    return row
 
 
 def random_inputs(graph: Graph, seed: int = 0) -> tuple[torch.Tensor, ...]:

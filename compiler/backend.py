@@ -45,6 +45,11 @@ class Backend:
         in what its options say (part, clock, tile shape); others leave it as it is."""
         return description
 
+    def refuses(self, fmt: str) -> str:
+        """Why this target cannot carry quantization format `fmt` ("" when it can): passes that
+        choose formats themselves (searches) only choose ones every target carries."""
+        return ""
+
     def __str__(self) -> str:
         return self.name + format_options(self)
 

@@ -63,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="compare outputs before/after every pass and of every artifact")
     compile_.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     compile_.add_argument("--no-verify", action="store_true", help="skip IR verification after each pass")
-    compile_.add_argument("--calibration-data", type=Path, default=None, metavar="FILE.npy|.npz",
-                          help="batches for calibrating passes (quantize); default: the example inputs")
+    compile_.add_argument("--calibration-data", default=None, metavar="FILE.npy|.npz|random",
+                          help="real input batches for passes that calibrate (activation quantization, "
+                               "searches); required by them. 'random' calibrates on noise, on purpose")
     compile_.add_argument("--reproducer-dir", type=Path, default=None,
                           help="where crash reproducers go (default: the temp dir)")
     compile_.set_defaults(command="compile", run=_cmd_compile)
@@ -105,12 +106,12 @@ def _load(args):
 
 
 def _cmd_compile(args) -> int:
-    from compiler import calibration
     from compiler.api import compile
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
 
     loaded, inputs, shapes, _ = _load(args)
+    calibration_data = _calibration_data(args)
     targets = None
     if args.target:
         names = [t.strip() for t in args.target.split(",") if t.strip()]
@@ -123,12 +124,33 @@ def _cmd_compile(args) -> int:
                          check_equivalence=args.check_equivalence,
                          print_ir_after_all=args.print_ir_after_all,
                          reproducer_dir=args.reproducer_dir, on_pass=on_pass,
-                         calibration_data=calibration.load_file(args.calibration_data)
-                         if args.calibration_data else None, capture=args.capture)
+                         calibration_data=calibration_data, capture=args.capture)
     if args.report is not None:
         result.report.write(args.report)
     print_report(_stdout_console(), result.report)
     return 0
+
+
+def _calibration_data(args):
+    """The --calibration-data file's arrays, "random", or None when no pass calibrates; a pass that
+    calibrates without real data is an error (its ranges would silently fit noise)."""
+    from compiler import calibration
+    from compiler.api import RANDOM
+    from compiler.pipeline import load_pipeline
+
+    if args.calibration_data == RANDOM:
+        return RANDOM
+    if args.calibration_data is not None:
+        return calibration.load_file(args.calibration_data)
+    pipeline = load_pipeline(args.pipeline) if args.pipeline.strip() else None
+    calibrating = [str(p) for p in (pipeline.passes if pipeline else ()) if p.calibrates()]
+    if calibrating:
+        raise UserInputError(
+            f"{', '.join(calibrating)} calibrates on input data, and no --calibration-data was given",
+            hint="save real inputs as an .npy (one input: [N, ...] batches) or .npz (one array per input "
+                 "name) file and pass --calibration-data FILE; --calibration-data random calibrates on "
+                 "noise on purpose (outputs may move far more than with real data)")
+    return None
 
 
 def _outputs(targets, output: Path | None):

@@ -58,13 +58,23 @@ class PassContext:
     `calibration`: real inputs for passes that calibrate (None: the pass generates its own and
     says so in its statistics); `seed`: for anything random the pass does without a seed option
     of its own; `threads`: torch threads for passes that do heavy tensor work (None: leave torch's
-    setting); `target`: the hardware description.
+    setting); `target`: the hardware description; `targets`: the backends the compile lowers to,
+    so a pass that picks number formats itself picks only ones every target carries.
     """
 
     calibration: Calibration | None = None
     seed: int = 0
     threads: int | None = None
     target: TargetDescription = field(default_factory=TargetDescription)
+    targets: tuple[Any, ...] = ()  # compiler.backend.Backend instances (backend.py imports this module)
+
+    def format_refusal(self, fmt: str) -> str:
+        """Which target cannot carry quantization format `fmt` and why ("" when all can)."""
+        for backend in self.targets:
+            why = backend.refuses(fmt)
+            if why:
+                return f"target {backend}: {why}"
+        return ""
 
     def with_calibration(self, data: Any, source: str) -> "PassContext":
         return dataclasses.replace(self, calibration=Calibration(data, source))

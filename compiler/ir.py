@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 import torch
 
 from compiler.annotations import Annotated
+from compiler.interface import Interface
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class Graph:
         self._names: set[str] = set()
         self._counter = itertools.count()
         self._sorted = True
+        self.interface: Interface | None = None  # the source file's input/output names (interface.py)
 
     # ---- naming -------------------------------------------------------------------------
     def unique_name(self, hint: str) -> str:

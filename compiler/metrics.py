@@ -10,11 +10,6 @@ def node_macs(node: Node) -> int:
     return get_op(node.op).macs(inputs, [v.type for v in node.outputs], node.attrs)
 
 
-def node_params(node: Node) -> int:
-    """Trainable weight elements this node reads."""
-    return sum(v.type.numel for v in node.inputs if v is not None and v.is_param)
-
-
 def graph_macs(graph: Graph) -> int:
     return sum(node_macs(n) for n in graph.nodes)
 

@@ -87,12 +87,14 @@ def _unpack(made: Any, spec: str, name: str) -> LoadedModel:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """`1x3x224x224` -> (1, 3, 224, 224)."""
+    """`1x3x224x224` -> (1, 3, 224, 224); `scalar` -> () (a 0-d input, such as a sample rate)."""
+    if text.strip().lower() == "scalar":
+        return ()
     try:
         dims = tuple(int(d) for d in text.lower().split("x"))
     except ValueError:
         dims = ()
     if not dims or any(d <= 0 for d in dims):
         raise UserInputError(f"bad input shape '{text}'", hint="write dims as positive integers joined by x, "
-                                                               "e.g. 1x3x224x224")
+                                                               "e.g. 1x3x224x224 (or 'scalar' for a 0-d input)")
     return dims

@@ -35,6 +35,11 @@ class Pass:
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:  # pragma: no cover
         raise NotImplementedError
 
+    def calibrates(self) -> bool:
+        """Whether `run` fits the model to calibration data (activation ranges, searches): made-up
+        inputs would make it silently wrong, so the CLI asks for real data."""
+        return False
+
     def __str__(self) -> str:
         return self.name + format_options(self)
 

@@ -19,6 +19,8 @@ class Report:
     model: dict[str, Any] = field(default_factory=dict)      # name, before/after summaries
     artifacts: list[dict[str, Any]] = field(default_factory=list)  # per target: files, info, diff
     seconds: dict[str, float] = field(default_factory=dict)  # import, passes, verify, lower, total
+    warnings: list[str] = field(default_factory=list)         # what the user must know about the result
+    equivalence_inputs: str | None = None                     # what the equivalence checks ran on
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,8 @@ class Report:
             "model": self.model,
             "artifacts": self.artifacts,
             "seconds": self.seconds,
+            "warnings": self.warnings,
+            "equivalence_inputs": self.equivalence_inputs,
         }
 
     def to_json(self) -> str:

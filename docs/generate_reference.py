@@ -71,7 +71,8 @@ def onnx_ops_markdown() -> str:
              "Generated from the ONNX frontend's mapping table (`frontends/onnx/table.py`) by "
              "`docs/generate_reference.py`. See [onnx-frontend.md](onnx-frontend.md) for how import works.", "",
              f"Opsets {MIN_OPSET} to the newest one the installed onnx knows, of the default `ai.onnx` "
-             f"domain; {len(MAPPINGS)} op types. Inputs listed as static must be constants after folding "
+             f"domain (older models are converted to opset {MIN_OPSET} by onnx.version_converter on import, "
+             f"and the report says so); {len(MAPPINGS)} op types. Inputs listed as static must be constants after folding "
              "(initializers, Constant nodes, or anything computed from shapes). Anything not listed, "
              f"control flow ({', '.join(CONTROL_FLOW)}) and ops of other domains are refused, all of them in "
              "one error.", "",

@@ -239,5 +239,23 @@ OP_CASES += [
     OpCase("argmin", (ints(2, 5),), {"dim": 1, "keepdim": True}, "int"),
 ]
 
+# ---- ops added for third-party models (einsum: Keras BERT; lstm/gru: OCR and speech models)
+OP_CASES += [
+    OpCase("einsum", (randn(2, 5, 4, 8), W(randn(4, 8, 6))), {"equation": "abcd,cde->abe"}, "dense_over_two_dims"),
+    OpCase("einsum", (randn(2, 3, 4, 5), randn(2, 3, 5, 4)), {"equation": "...ij,...jk"}, "implicit_batched"),
+    OpCase("einsum", (randn(3, 4),), {"equation": "ij->ji"}, "transpose"),
+    OpCase("lstm", (randn(5, 2, 3), W(randn(1, 16, 3)), W(randn(1, 16, 4)), W(randn(1, 16)), W(randn(1, 16))),
+           {}, "forward"),
+    OpCase("lstm", (randn(5, 2, 3), W(randn(2, 16, 3)), W(randn(2, 16, 4)), W(randn(2, 16)), None,
+                    randn(2, 2, 4), randn(2, 2, 4)), {"direction": "bidirectional"}, "bidirectional_states"),
+    OpCase("lstm", (randn(6, 3, 3), W(randn(1, 16, 3)), W(randn(1, 16, 4)), None, W(randn(1, 16)), None, None,
+                    torch.tensor([6, 2, 4], dtype=torch.int32)), {"direction": "reverse"}, "reverse_lengths"),
+    OpCase("gru", (randn(5, 2, 3), W(randn(1, 12, 3)), W(randn(1, 12, 4)), W(randn(1, 12)), W(randn(1, 12))),
+           {}, "forward"),
+    OpCase("gru", (randn(6, 3, 3), W(randn(2, 12, 3)), W(randn(2, 12, 4)), W(randn(2, 12)), W(randn(2, 12)),
+                   randn(2, 3, 4), torch.tensor([3, 6, 1])), {"direction": "bidirectional",
+                                                               "linear_before_reset": False}, "onnx_reset_lengths"),
+]
+
 from tests.op_cases_quant import QUANT_CASES  # noqa: E402  (fake_quant cases)
 OP_CASES += QUANT_CASES

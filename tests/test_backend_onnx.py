@@ -56,6 +56,12 @@ def test_op_matches_interpreter(case: OpCase, opset: int):
     artifact = lower(graph, opset=opset)
     assert artifact.info["check"] == "passed (full_check)"
     assert_matches_interpreter(graph, feeds, artifact)
+    assert unread_initializers(artifact.obj) == set()  # onnxruntime warns about each at every load
+
+
+def unread_initializers(model: onnx.ModelProto) -> set[str]:
+    read = {name for node in model.graph.node for name in node.input}
+    return {t.name for t in model.graph.initializer} - read - {o.name for o in model.graph.output}
 
 
 OPSET_SENSITIVE = {"gelu", "group_norm", "pad", "split", "resize", "reduce_mean", "reduce_sum",

@@ -67,6 +67,14 @@ def test_inspect_prints_a_layer_table_with_totals(capsys):
     assert "linear" in out
 
 
+def test_inspect_counts_a_shared_weight_once(capsys):
+    code, out, _ = run(capsys, "inspect", f"{MODELS}:tied_embedding")
+    assert code == 0
+    total = 50 * 16 + 16 * 16 + 16  # embedding (read twice), mix weight and bias
+    assert "total" in out and f"{total:,}" in out.split("total")[-1].splitlines()[0]
+    assert "(shared with embed" in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["compile", DEMO, "--pipeline", "fold-bn,,{"], "syntax error"),
     (["compile", DEMO, "--pipeline", "fold-nb"], "did you mean 'fold-bn'"),
@@ -138,3 +146,56 @@ def test_inspect_groups_lists_the_coupled_channels(capsys):
     code, out, _ = run(capsys, "inspect", DEMO, "--groups")
     assert code == 0
     assert "block1_conv2" in out or "block1.conv2" in out
+
+
+# ---- calibration: never silently on made-up inputs ------------------------------------------
+def test_activation_quantization_without_calibration_data_is_refused(capsys):
+    code, _, err = run(capsys, "compile", DEMO, "--pipeline", "fold-bn,quantize{weights=int8,activations=int8}")
+    assert code == 2 and "Traceback" not in err
+    assert "--calibration-data" in err and ".npy" in err and ".npz" in err and "random" in err
+
+
+def test_weight_only_quantization_needs_no_calibration_data(capsys):
+    code, _, err = run(capsys, "compile", DEMO, "--pipeline", "quantize{weights=int4,activations=none}")
+    assert code == 0, err
+
+
+def test_random_calibration_is_explicit_and_warned_about(tmp_path, capsys):
+    report = tmp_path / "report.json"
+    code, out, err = run(capsys, "compile", DEMO, "--pipeline", "quantize{weights=int8,activations=int8}",
+                         "--calibration-data", "random", "--check-equivalence", "--report", str(report))
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert data["passes"][0]["stats"]["calibration.source"] == "generated inputs"
+    assert any("calibrated on generated inputs" in w for w in data["warnings"])
+    assert "warning:" in out and "calibrated on generated inputs" in out
+    assert data["equivalence_inputs"] == "example inputs" and "equivalence checked on: example inputs" in out
+
+
+def test_the_equivalence_check_runs_on_real_calibration_data_when_there_are_no_examples(tmp_path, capsys):
+    import numpy as np
+    from tests.onnx_models import small_cnn
+    import onnx
+    model = tmp_path / "cnn.onnx"
+    onnx.save(small_cnn(batch=2), model)
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.random.default_rng(0).standard_normal((6, 3, 8, 8)).astype(np.float32))
+    report = tmp_path / "report.json"
+    code, out, err = run(capsys, "compile", str(model), "--pipeline", "quantize", "--calibration-data", str(calib),
+                         "--check-equivalence", "--report", str(report), "--target", "onnx",
+                         "-o", str(tmp_path / "q.onnx"))
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert data["equivalence_inputs"] == "calibration data, batch 0" and data["warnings"] == []
+
+
+def test_fp4_onnx_equivalence_runs_in_the_reference_evaluator(tmp_path, capsys):
+    spec = tmp_path / "fp4.nnf"
+    spec.write_text("quantize{weights=nvfp4,activations=none}\ntarget onnx{opset=23}\n")
+    report = tmp_path / "report.json"
+    code, out, err = run(capsys, "compile", DEMO, "--pipeline", str(spec), "--check-equivalence",
+                         "-o", str(tmp_path / "fp4.onnx"), "--report", str(report))
+    assert code == 0, err
+    row = json.loads(report.read_text())["artifacts"][0]
+    assert row["runtime"].startswith("onnx.reference") and row["max_rel_diff"] < 1e-4
+    assert "run by onnx.reference" in out

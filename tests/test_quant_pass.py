@@ -167,6 +167,20 @@ def test_search_lowers_the_layer_error_and_records_bias():
     assert all(a.exponent_bias is not None for a in acts)  # the real-valued bias that was chosen
 
 
+def test_format_search_only_picks_formats_the_target_carries(tmp_path: Path):
+    model, x, calib = _cnn()
+    spec = "quantize{weights=fp4-e2m1,activations=fp4-e2m1,search=fp-format,candidates=25,rounds=1}"
+    free = compile(model, (x,), spec, calibration_data=calib).report.passes[0].stats
+    assert "search.excluded" not in free
+    result = compile(model, (x,), spec, calibration_data=calib, target=OnnxBackend(opset=23),
+                     output=tmp_path / "m.onnx")   # every pick exports: no fp4-e1m2 / e3m0 type in ONNX
+    stats = result.report.passes[0].stats
+    assert [k for k in stats if k.startswith("search.weights.")] == ["search.weights.fp4-e2m1"]
+    assert "fp4-e1m2 (target onnx{opset=23}: no ONNX tensor type holds fp4-e1m2)" in stats["search.excluded"]
+    formats = {n.attrs["format"] for n in result.graph.nodes if n.op == "fake_quant"}
+    assert formats == {"fp4-e2m1"}
+
+
 def test_weight_reconstruction_search_beats_fixed_e2m1_and_int4():
     w = torch.randn(32, 64, generator=torch.Generator().manual_seed(3)) * torch.rand(32, 1) ** 2
     from compiler.quant import fake_quant, parse_format

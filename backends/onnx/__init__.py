@@ -4,7 +4,9 @@
 
 One lowering per IR op lives in `lowering.py`; `builder.py` assembles the ModelProto (IR value
 names are kept as tensor names, weights become initializers with one copy each); `runtime.py`
-runs it. The model is serialized once; those bytes are checked (full_check: strict shape
+runs it. A graph imported from a file keeps that file's input and output names, order and dtypes
+(`graph.interface`); the IR is static, so dynamic dims of the original are fixed to the shapes
+it was compiled for, and `info["specialised_dims"]` lists each. The model is serialized once; those bytes are checked (full_check: strict shape
 inference), written atomically and handed to onnxruntime.
 
 Models whose protobuf would pass 2 GB keep their weights in external data (`<output>.data` next to
@@ -31,6 +33,7 @@ from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
+from compiler.quant.formats import parse_format
 
 MIN_OPSET, MAX_OPSET = 17, 24
 PROTOBUF_LIMIT = 2**31 - 1        # larger models go to external data
@@ -78,8 +81,12 @@ class OnnxBackend(Backend):
                 "initializers": len(model.graph.initializer), "weight_bytes": weight_bytes}
         output = Path(output) if output is not None else None
         outputs = [o.name for o in model.graph.output]
+        inputs = [i.name for i in model.graph.input]
+        fixed = _specialised(graph)
+        if fixed:
+            info["specialised_dims"] = fixed
         if weight_bytes > PROTOBUF_LIMIT - STRUCTURE_MARGIN:
-            return self._lower_external(graph, model, output, outputs, info)
+            return self._lower_external(graph, model, output, inputs, outputs, info)
         data = model.SerializeToString()
         info["bytes"] = len(data)
         info["export_s"] = round(time.perf_counter() - start, 4)  # IR -> ModelProto -> bytes
@@ -90,8 +97,15 @@ class OnnxBackend(Backend):
             with atomic_path(output) as tmp:
                 tmp.write_bytes(data)
             files.append(output)
-        return Artifact(target=self.name, obj=model, files=files, runner=OrtRunner(data, graph, outputs),
+        return Artifact(target=self.name, obj=model, files=files, runner=OrtRunner(data, graph, outputs, inputs),
                         info=info)
+
+    def refuses(self, fmt: str) -> str:
+        """Why this target cannot carry quantization format `fmt` ("" when it can)."""
+        need = _quant.code_type(parse_format(fmt))
+        if need is None:
+            return f"no ONNX tensor type holds {fmt}"
+        return f"{fmt} needs opset {need[1]}" if self.opset < need[1] else ""
 
     def _check(self, model: bytes | onnx.ModelProto) -> str:
         if not self.check:
@@ -104,7 +118,7 @@ class OnnxBackend(Backend):
         return "passed (full_check)"
 
     def _lower_external(self, graph: Graph, model: onnx.ModelProto, output: Path | None,
-                        outputs: list[str], info: dict) -> Artifact:
+                        inputs: list[str], outputs: list[str], info: dict) -> Artifact:
         if output is None:
             info["check"] = "skipped: over 2 GB, in memory only"
             return Artifact(target=self.name, obj=model, runner=None, info=info)
@@ -125,7 +139,16 @@ class OnnxBackend(Backend):
         info["bytes"] = len(data) + data_path.stat().st_size
         info["external_data"] = data_path.name
         return Artifact(target=self.name, obj=model, files=[output, data_path],
-                        runner=OrtRunner(output, graph, outputs), info=info)
+                        runner=OrtRunner(output, graph, outputs, inputs), info=info)
+
+
+def _specialised(graph: Graph) -> list[str]:
+    """The source model's dynamic dims that the (static) IR fixed, as `'x' dim 0 (batch) = 1`."""
+    face = graph.interface
+    if face is None or not face.fits(len(graph.inputs), len(graph.outputs)):
+        return []
+    return [f"'{port.name}' {d}" for port, v in zip(face.inputs + face.outputs, graph.inputs + graph.outputs)
+            for d in port.specialised(v.shape)]
 
 
 def _weights_as_inputs(data: bytes) -> onnx.ModelProto:

@@ -4,7 +4,8 @@ Lowerings talk to an `OnnxBuilder`: `b.x(node, i)` is the ONNX name of an IR inp
 weight or node result; weights become initializers only if some emitted node reads them),
 `b.y(node, i)` the name of an IR output, and `b.emit(...)` appends a node. IR value names are
 kept as ONNX tensor names so they read the same in Netron; helper tensors are named
-`<ir node>/<tag>` ('/' never occurs in IR names, so they cannot collide).
+`<ir node>/<tag>` ('/' never occurs in IR names, so they cannot collide). Graph inputs and
+outputs take the source model's names (`graph.interface`) when it has them.
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class OnnxBuilder:
         self._constants: list[tuple[str, torch.Tensor]] = []
         self._counter = itertools.count()
         self.initializer_bytes = 0  # known after finish(): decides external data before serializing
+        self.input_names: list[str] = []  # the graph inputs' ONNX names, known after finish()
+        self._output_names_ir: list[str] = []
 
     # ---- names --------------------------------------------------------------------------
     @property
@@ -166,21 +169,43 @@ class OnnxBuilder:
         if doc:
             model.doc_string = doc
         outputs = self._output_names()
+        inputs = [v.name for v in self.graph.inputs]
+        rename = self._source_names(inputs, outputs)
+        inputs, outputs = [rename.get(n, n) for n in inputs], [rename.get(n, n) for n in outputs]
+        for proto in self.nodes:
+            proto.input[:] = [rename.get(n, n) for n in proto.input]
+            proto.output[:] = [rename.get(n, n) for n in proto.output]
         g.node.extend(self.nodes)
-        for v in self.graph.inputs:
-            g.input.append(_value_info(v.name, v.type))
+        for name, v in zip(inputs, self.graph.inputs):
+            g.input.append(_value_info(name, v.type))
         for name, v in zip(outputs, self.graph.outputs):
             g.output.append(_value_info(name, v.type))
         for name, v in self._weights.items():
-            self.initializer_bytes += fill_tensor(g.initializer.add(), name, v.data)
+            self.initializer_bytes += fill_tensor(g.initializer.add(), rename.get(name, name), v.data)
         for name, t in self._constants:
             self.initializer_bytes += fill_tensor(g.initializer.add(), name, t)
-        graph_io = {v.name for v in self.graph.inputs} | set(outputs)
+        graph_io = {v.name for v in self.graph.inputs} | set(self._output_names_ir)
         for node in self.graph.nodes:
             for v in node.outputs:
                 if v.name not in graph_io:
-                    g.value_info.append(_value_info(v.name, v.type))
+                    g.value_info.append(_value_info(rename.get(v.name, v.name), v.type))
+        self.input_names = inputs
         return model
+
+    def _source_names(self, inputs: list[str], outputs: list[str]) -> dict[str, str]:
+        """ONNX name -> the source model's name for graph inputs and outputs (graph.interface), so
+        the artifact is a drop-in replacement; a tensor already holding such a name moves aside."""
+        face = self.graph.interface
+        if face is None or not face.fits(len(inputs), len(outputs)):
+            return {}
+        rename = {cur: port.name for cur, port in zip(inputs + outputs, face.inputs + face.outputs)
+                  if cur != port.name}
+        taken = set(rename.values())
+        names = {n for proto in self.nodes for n in [*proto.input, *proto.output]} | set(self._weights)
+        for n in names - set(rename):
+            if n in taken:
+                rename[n] = f"{n}/moved"   # '/' never occurs in IR names: no new clash
+        return rename
 
     def _output_names(self) -> list[str]:
         """Graph outputs; an input, a weight or a repeated value gets an Identity of its own."""
@@ -192,6 +217,7 @@ class OnnxBuilder:
                 name = self.emit("Identity", [self.value(v)], [f"{v.name}/output_{i}"])
             seen.add(name)
             names.append(name)
+        self._output_names_ir = names
         return names
 
 

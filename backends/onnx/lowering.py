@@ -418,5 +418,5 @@ def reduce(b: OnnxBuilder, node: Node) -> None:
 
 
 # ---- ops added for the ONNX frontend (their lowerings live in lowering_extra.py) -------------
-from backends.onnx import lowering_extra  # noqa: E402,F401
+from backends.onnx import lowering_extra, lowering_recurrent  # noqa: E402,F401
 from backends.onnx import lowering_capture  # noqa: E402,F401  (ops of the torch.export frontend)

@@ -55,9 +55,10 @@ def rounding(b: OnnxBuilder, node: Node) -> None:
 def prelu(b: OnnxBuilder, node: Node) -> None:
     """ONNX PRelu broadcasts the slope from the right: a per-channel slope becomes [C, 1, ...]."""
     x, w = node.inputs
-    slope = b.x(node, 1)
-    if w.shape[0] > 1 and len(x.shape) > 2:
+    if w.shape[0] > 1 and len(x.shape) > 2:  # the reshaped slope replaces the IR weight, never both
         slope = b.reshaped(w, (w.shape[0],) + (1,) * (len(x.shape) - 2), "slope")
+    else:
+        slope = b.x(node, 1)
     b.emit("PRelu", [b.x(node), slope], [b.y(node)])
 
 
@@ -86,3 +87,8 @@ def arg_extreme(b: OnnxBuilder, node: Node) -> None:
         return
     op_type = "ArgMax" if node.op == "argmax" else "ArgMin"
     b.emit(op_type, [b.x(node)], [b.y(node)], axis=node.attrs["dim"], keepdims=int(node.attrs["keepdim"]))
+
+
+@lowering("einsum")
+def einsum(b: OnnxBuilder, node: Node) -> None:
+    b.emit("Einsum", b.inputs(node), [b.y(node)], equation=node.attrs["equation"])

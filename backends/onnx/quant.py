@@ -43,22 +43,24 @@ def _initializer(b: OnnxBuilder, array: np.ndarray, tag: str) -> str:
     return name
 
 
-def _requirements(b: OnnxBuilder, node: Node, fmt) -> tuple[int, int]:
-    """(ONNX element type, minimum opset) of the codes, or BackendError."""
+def code_type(fmt) -> tuple[int, int] | None:
+    """(ONNX element type, minimum opset) of a format's codes; None when no ONNX type carries it."""
     if isinstance(fmt, IntFormat):
         if fmt.bits == 2:
-            need = (TensorProto.INT2 if fmt.signed else TensorProto.UINT2, 25)
-        elif fmt.bits == 4:
-            need = (TensorProto.INT4 if fmt.signed else TensorProto.UINT4, 21)
-        else:
-            need = (TensorProto.INT8 if fmt.signed else TensorProto.UINT8, 17)
-    elif isinstance(fmt, FloatFormat):
-        found = _FP_TYPES.get((fmt.exponent_bits, fmt.mantissa_bits))
-        if found is None:
-            raise b.error(f"{fmt.name} has no ONNX tensor type", hint=f"ONNX QDQ carries {EXPORTABLE}")
-        need = found
-    else:
-        need = (TensorProto.FLOAT4E2M1, 23)
+            return TensorProto.INT2 if fmt.signed else TensorProto.UINT2, 25
+        if fmt.bits == 4:
+            return TensorProto.INT4 if fmt.signed else TensorProto.UINT4, 21
+        return TensorProto.INT8 if fmt.signed else TensorProto.UINT8, 17
+    if isinstance(fmt, FloatFormat):
+        return _FP_TYPES.get((fmt.exponent_bits, fmt.mantissa_bits))
+    return TensorProto.FLOAT4E2M1, 23
+
+
+def _requirements(b: OnnxBuilder, node: Node, fmt) -> tuple[int, int]:
+    """(ONNX element type, minimum opset) of the codes, or BackendError."""
+    need = code_type(fmt)
+    if need is None:
+        raise b.error(f"{fmt.name} has no ONNX tensor type", hint=f"ONNX QDQ carries {EXPORTABLE}")
     if node.attrs["block_size"] and need[1] < 21:
         need = (need[0], 21)
     if b.opset < need[1]:
@@ -132,9 +134,11 @@ def _zero_point(b: OnnxBuilder, node: Node, fmt) -> str:
     zp = _const(node, 2)
     if not isinstance(fmt, IntFormat) or node.inputs[2:3] in ([], [None]):
         return ""
-    if zp is None:
-        raise b.error("a zero point computed at run time cannot be exported",
-                      hint="quantize with constant zero points")
+    if zp is None:  # computed at run time (dynamic quantization): cast to the codes' type
+        if fmt.bits != 8:
+            raise b.error(f"a run-time zero point of {fmt.name} cannot be exported", hint="ONNX casts to 8-bit codes only")
+        v = node.inputs[2]
+        return b.cast(b.value(v), v.dtype, torch.int8 if fmt.signed else torch.uint8)
     zp = zp.detach()
     if node.attrs["axis"] is None:
         zp = zp.reshape(())

@@ -134,3 +134,42 @@ register_op(OpDef(
     infer_fn=_embedding_infer,
     layout=WeightLayout(out_axis=1, in_axis=None, bias=None, activations=(), row_axis=0, reduce_axis=1),
     doc="Row lookup: weight[indices]. Weight is [num_embeddings, dim]."))
+
+
+def einsum_letters(equation: str, ins: list[TensorType | None]) -> tuple[dict[str, int], str]:
+    """(size of each index letter, the output's letters) of an einsum equation; `...` counts as
+    the broadcast batch dims, which always reach the output (numpy's and torch's convention)."""
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ins):
+        raise_shape("einsum", ins, f"'{equation}' names {len(terms)} operands")
+    sizes: dict[str, int] = {}
+    for term, t in zip(terms, ins):
+        letters = term.replace("...", "")
+        if len(letters) > t.rank or ("..." not in term and len(letters) != t.rank):
+            raise_shape("einsum", ins, f"'{term}' does not fit a rank-{t.rank} operand")
+        explicit = term.split("...")
+        dims = list(t.shape[:len(explicit[0])]) + (list(t.shape[t.rank - len(explicit[1]):]) if len(explicit) > 1
+                                                   and explicit[1] else [])
+        for letter, n in zip(explicit[0] + (explicit[1] if len(explicit) > 1 else ""), dims):
+            sizes[letter] = max(sizes.get(letter, 1), n)
+    if not arrow:
+        counts = {c: lhs.count(c) for c in sizes}
+        rhs = "".join(sorted(c for c, k in counts.items() if k == 1))
+    return sizes, rhs.replace("...", "")
+
+
+def _einsum_macs(ins: list[TensorType | None], outs: list[TensorType], a: dict) -> int:
+    """Output elements times the sizes summed over, for products of two or more operands."""
+    if len(ins) < 2:
+        return 0
+    sizes, out = einsum_letters(a["equation"], ins)
+    return outs[0].numel * prod(n for c, n in sizes.items() if c not in out)
+
+
+register_op(OpDef(
+    name="einsum", inputs=("*operands",), category="nn", attrs={"equation": Attr("str")},
+    torch_call=lambda i, a: (torch.einsum, (a["equation"], *i), {}),
+    macs_fn=_einsum_macs,
+    doc="Einstein summation over the operands (torch.einsum / ONNX Einsum), e.g. 'abcd,cde->abe' for a "
+        "dense layer over two dims; implicit output and '...' as in numpy."))

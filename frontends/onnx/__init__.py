@@ -10,7 +10,8 @@ constants.py) folding constant subgraphs as it goes, cross-check each node's typ
 own shape inference (crosscheck.py), drop what the outputs do not use, and verify the IR.
 
 IR value names are the ONNX tensor names (sanitized), so the result reads like the model in
-Netron; node sources read `<onnx node name> (<op type>)`. Weights are the initializers' bytes,
+Netron; node sources read `<onnx node name> (<op type>)`. The exact input and output names and
+declared dims go on `graph.interface`, so backends give the artifact the original's signature. Weights are the initializers' bytes,
 read once into torch tensors (initializers no node reads are never read).
 """
 from __future__ import annotations
@@ -24,11 +25,13 @@ import torch
 from compiler.errors import FrontendError, VerificationError
 from compiler.frontend import Frontend, register_frontend
 from compiler.gcpause import gc_paused
+from compiler.interface import Interface, Port
 from compiler.ir import Graph
 from compiler.verifier import verify
 from frontends.onnx import constants, ops_math, ops_nn, ops_pool, ops_reduce, ops_resize, ops_shape  # noqa: F401
+from frontends.onnx import ops_control, ops_quant, ops_recurrent  # noqa: F401
 from frontends.onnx.loader import OnnxModel, load
-from frontends.onnx.shapes import bind_inputs, check_outputs
+from frontends.onnx.shapes import bind_inputs, check_outputs, declared_dims, graph_inputs
 from frontends.onnx.support import Unsupported, require_supported, unsupported_ops
 from frontends.onnx.table import MAPPINGS
 from frontends.onnx.translate import Translator
@@ -43,12 +46,21 @@ def import_onnx(model: str | Path | onnx.ModelProto, example_inputs: Sequence[to
         types = bind_inputs(loaded.proto.graph, example_inputs, input_shapes)
         graph = Translator(loaded, types, shapes_given=example_inputs is not None or input_shapes is not None).run()
         check_outputs(loaded.proto.graph, graph.outputs, loaded.label)
+        graph.interface = interface(loaded)
         graph.eliminate_dead_code()
         try:
             verify(graph)
         except VerificationError as exc:
             raise FrontendError(f"the ONNX frontend produced invalid IR (a frontend bug): {exc.what}") from None
     return graph
+
+
+def interface(loaded: OnnxModel) -> Interface:
+    """The file's input and output names and declared dims, for backends to keep."""
+    g = loaded.proto.graph
+    port = lambda vi: Port(vi.name, None if declared_dims(vi) is None else tuple(declared_dims(vi)))  # noqa: E731
+    return Interface(tuple(port(vi) for vi in graph_inputs(g)), tuple(port(vi) for vi in g.output),
+                     list(loaded.notes))
 
 
 def check_model(model: str | Path | onnx.ModelProto) -> list[Unsupported]:

@@ -17,6 +17,7 @@ from onnx import AttributeProto
 from compiler.errors import FrontendError
 from compiler.ir import Graph, TensorType, Value
 from compiler.ops import get_op
+from frontends.onnx.quantized import Marker
 from frontends.onnx.limits import FOLD_BYTES, FOLD_MACS, MAX_RANK, MAX_TENSOR_BYTES, format_bytes, nbytes
 from frontends.onnx.tensors import looks_like_parameter, to_torch
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 REQUIRED = object()
 MAX_INTS = 4096   # shapes, axes, pads, repeats: far more than any real model has
 _KINDS = {"int": AttributeProto.INT, "float": AttributeProto.FLOAT, "str": AttributeProto.STRING,
-          "ints": AttributeProto.INTS, "floats": AttributeProto.FLOATS, "tensor": AttributeProto.TENSOR}
+          "ints": AttributeProto.INTS, "floats": AttributeProto.FLOATS, "tensor": AttributeProto.TENSOR,
+          "graph": AttributeProto.GRAPH, "strs": AttributeProto.STRINGS}
 
 
 def node_label(node: onnx.NodeProto, index: int) -> str:
@@ -62,6 +64,14 @@ class Cx:
         if i >= len(self.node.input) or not self.node.input[i]:
             return None
         return self.tr.lookup(self.node.input[i], self)
+
+    def raw_input(self, i: int):
+        """Input i as the translator holds it: a Value, a quantized-tensor marker (quantized.py) that
+        quantization-aware mappings consume as such, or None when absent."""
+        if i >= len(self.node.input) or not self.node.input[i]:
+            return None
+        held = self.tr.env.get(self.node.input[i])
+        return held if isinstance(held, Marker) else self.input(i)
 
     def required(self, i: int, what: str = "") -> Value:
         value = self.input(i)
@@ -114,6 +124,8 @@ class Cx:
                 return value.decode("utf-8")
             except UnicodeDecodeError:
                 raise self.error(f"attribute '{name}' is not valid UTF-8") from None
+        if kind == "strs":
+            return [v.decode("utf-8", "replace") for v in value]
         return list(value) if kind in ("ints", "floats") else value
 
     def tensor_attr(self, name: str) -> torch.Tensor | None:

@@ -1,5 +1,8 @@
 """Loading an ONNX model safely: size limits, parse errors, IR version and opset checks.
 
+Models older than opset 11 are converted by onnx's version converter, and the model's `notes`
+say so (the report repeats them).
+
 The file is read once and parsed with protobuf directly (never `onnx.load`, which would follow
 external-data locations on its own); external data is read later, tensor by tensor, through
 `external.py`, confined to the model's folder.
@@ -29,6 +32,7 @@ class OnnxModel:
     opset: int                # the ai.onnx opset the graph is written against
     raw_initializers: list[np.ndarray | None] = field(default_factory=list)  # raw_data read apart (wire.py)
     raw_attributes: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)  # (node, attribute) -> raw
+    notes: list[str] = field(default_factory=list)   # what loading changed (an opset conversion)
 
     def raw_attribute(self, node_index: int, attribute_index: int) -> np.ndarray | None:
         return self.raw_attributes.get((node_index, attribute_index))
@@ -44,7 +48,32 @@ def load(model: str | Path | onnx.ModelProto) -> OnnxModel:
         (proto, raw), base_dir, label, name = _parse_file(path), path.parent, path.name, path.stem
     opset = _check_versions(proto, label)
     _check_names(proto, label)
-    return OnnxModel(proto, base_dir, label, name, opset, *_place(proto, raw, label))
+    raw_initializers, raw_attributes = _place(proto, raw, label)
+    if opset >= MIN_OPSET:
+        return OnnxModel(proto, base_dir, label, name, opset, raw_initializers, raw_attributes)
+    converted = _upgrade(proto, raw_initializers, raw_attributes, label, opset)
+    note = f"{label} uses opset {opset}: converted to opset {MIN_OPSET} with onnx.version_converter"
+    return OnnxModel(converted, base_dir, label, name, _check_versions(converted, label), notes=[note])
+
+
+def _upgrade(proto: onnx.ModelProto, raw_initializers: list, raw_attributes: dict, label: str,
+             opset: int) -> onnx.ModelProto:
+    """The model at MIN_OPSET, converted by onnx's version converter (its weights put back in the
+    protobuf first: the converter rewrites nodes and needs the tensors whole)."""
+    from onnx import version_converter
+
+    for tensor, raw in zip(proto.graph.initializer, raw_initializers):
+        if raw is not None:
+            tensor.raw_data = raw.tobytes()
+    for (n, a), raw in raw_attributes.items():
+        proto.graph.node[n].attribute[a].t.raw_data = raw.tobytes()
+    try:
+        return version_converter.convert_version(proto, MIN_OPSET)
+    except Exception as exc:  # noqa: BLE001 - the converter raises bare RuntimeErrors from C++
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise FrontendError(f"{label} uses opset {opset}; nnforge imports opsets {MIN_OPSET} to {MAX_OPSET}, and "
+                            f"onnx.version_converter could not convert it: {text}",
+                            hint="re-export the model at opset 11 or newer") from None
 
 
 def _place(proto: onnx.ModelProto, raw: RawData, label: str):
@@ -101,9 +130,8 @@ def _check_versions(proto: onnx.ModelProto, label: str) -> int:
     if len(set(opsets)) > 1:
         raise FrontendError(f"{label} imports the ai.onnx opset twice ({sorted(set(opsets))})")
     opset = opsets[0]
-    if opset < MIN_OPSET:
-        raise FrontendError(f"{label} uses opset {opset}; nnforge imports opsets {MIN_OPSET} to {MAX_OPSET}",
-                            hint="convert it first: onnx.version_converter.convert_version(model, 13)")
+    if opset < 1:
+        raise FrontendError(f"{label} declares opset {opset}, which does not exist")
     if opset > MAX_OPSET:
         raise FrontendError(f"{label} uses opset {opset}, newer than the installed onnx {onnx.__version__} "
                             f"knows (up to {MAX_OPSET})", hint="upgrade onnx, or export with an older opset")

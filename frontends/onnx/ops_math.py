@@ -172,3 +172,9 @@ def softmax(cx: Cx):
     rows = int(np.prod(x.shape[:axis], dtype=np.int64))
     flat = cx.reshape(x, (rows, x.type.numel // max(rows, 1)), suffix="2d")
     return cx.reshape(cx.emit(ir_op, [flat], {"dim": 1}, suffix=ir_op), x.shape)
+
+
+@onnx_op("Einsum", ir="einsum", note="any equation torch.einsum takes (implicit output, '...')")
+def einsum(cx: Cx):
+    operands = [cx.required(i) for i in range(cx.num_inputs)]
+    return cx.emit("einsum", operands, {"equation": cx.attr("equation", "str").replace(" ", "")})

@@ -66,12 +66,17 @@ def pad_asymmetric(cx: Cx, x: Value, begin: list[int], end: list[int]) -> tuple[
 
 @onnx_op("Conv", ir="conv (pad + conv for asymmetric pads)", note="1-3 spatial dims, groups, dilations, auto_pad")
 def conv(cx: Cx):
-    x, w, bias = cx.required(0), cx.required(1), cx.input(2)
+    return conv_of(cx, cx.required(0), cx.required(1), cx.input(2))
+
+
+def conv_of(cx: Cx, x: Value, w: Value, bias: Value | None, suffix: str = "") -> Value:
+    """The node's Conv attributes applied to these operands (QLinearConv and ConvInteger share it)."""
     k, kernel, strides, dilations = _geometry(cx, x, w)
     begin, end = explicit_pads(cx, x, kernel, strides, dilations)
     x, sym = pad_asymmetric(cx, x, begin, end)
     return cx.emit("conv", [x, w, bias], {"stride": tuple(strides), "padding": tuple(sym),
-                                          "dilation": tuple(dilations), "groups": cx.attr("group", "int", 1)})
+                                          "dilation": tuple(dilations), "groups": cx.attr("group", "int", 1)},
+                   suffix=suffix)
 
 
 @onnx_op("ConvTranspose", ir="conv_transpose (+ slice for asymmetric pads)",

@@ -70,3 +70,16 @@ def topk(cx: Cx):
         raise cx.error(f"K must hold one value, got {k}")
     axis = cx.normalize_axis(cx.attr("axis", "int", -1), x.rank)
     return cx.emit_multi("topk", [x], {"k": k[0], "dim": axis, "largest": bool(cx.attr("largest", "int", 1))})
+
+
+@onnx_op("ReduceProd", ir="(a constant)", note="only on static inputs (shape arithmetic), which it folds")
+def reduce_prod(cx: Cx):
+    data = cx.static(0, "the input (ReduceProd is folded at import, e.g. over a Shape)")
+    axes = _reduce_axes(cx, cx.x)
+    if axes is None:
+        return cx.x
+    keep = bool(cx.attr("keepdims", "int", 1))
+    result = data
+    for axis in reversed(axes):
+        result = torch.prod(result, dim=axis, keepdim=keep)
+    return cx.constant(result.to(data.dtype))

@@ -96,7 +96,7 @@ def _template(vi: onnx.ValueInfoProto) -> str:
     dims = declared_dims(vi)
     if dims is None:
         return "<shape>"
-    return "x".join(str(d) if isinstance(d, int) else f"<{d}>" for d in dims) or "<scalar: not expressible>"
+    return "x".join(str(d) if isinstance(d, int) else f"<{d}>" for d in dims) or "scalar"
 
 
 def _check_fits(vi: onnx.ValueInfoProto, shape: tuple[int, ...], dtype: torch.dtype) -> None:

@@ -37,13 +37,24 @@ def unsupported_ops(model: OnnxModel) -> list[Unsupported]:
     """Every op of the main graph nnforge cannot import, in order of first use."""
     found: dict[tuple[str, str], Unsupported] = {}
     local_functions = {(f.domain, f.name) for f in model.proto.functions}
-    for index, node in enumerate(model.proto.graph.node):
+    for label, node in _all_nodes(model.proto.graph, ""):
         reason = _reason(node, model.opset, local_functions)
         if reason:
             key = (node.domain, node.op_type)
             entry = found.setdefault(key, Unsupported(node.op_type, node.domain, reason))
-            entry.nodes.append(node.name or f"#{index}")
+            entry.nodes.append(label)
     return list(found.values())
+
+
+def _all_nodes(graph: onnx.GraphProto, scope: str):
+    """(label, node) of every node, inside If branches too (which branch is used is decided later)."""
+    for index, node in enumerate(graph.node):
+        label = scope + (node.name or f"#{index}")
+        yield label, node
+        if node.op_type == "If" and node.domain in DEFAULT_DOMAINS:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    yield from _all_nodes(attr.g, f"{label}/{attr.name}/")
 
 
 def _reason(node: onnx.NodeProto, opset: int, local_functions: set[tuple[str, str]]) -> str:

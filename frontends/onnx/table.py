@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-# control flow has subgraphs whose shapes and trip counts are data: never mapped
-CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
+# control flow whose trip counts are data: never mapped (If is, when its condition folds)
+CONTROL_FLOW = ("Loop", "Scan", "SequenceMap")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import onnx
+
 from compiler.errors import FrontendError, NNForgeError
 from compiler.ir import Graph, TensorType, Value
 from frontends.onnx.context import Cx
 from frontends.onnx.crosscheck import check_input_types, check_node
 from frontends.onnx.loader import OnnxModel
+from frontends.onnx.ops_quant import accumulator_rule
+from frontends.onnx.quantized import Marker
 from frontends.onnx.shapes import declared_dims, format_dims, graph_inputs
 from frontends.onnx.table import MAPPINGS
 from frontends.onnx.tensors import looks_like_parameter, to_torch
@@ -62,10 +66,30 @@ class Translator:
         self.graph.outputs = outputs
         return self.graph
 
+    def inline(self, branch: onnx.GraphProto, outer: Cx, label: str) -> list[Value]:
+        """Translate a subgraph's nodes into the graph (outer names stay visible); its outputs."""
+        for init in branch.initializer:
+            if init.name in self.env:
+                raise outer.error(f"{label} redefines tensor '{init.name}'", hint="the model is malformed (not SSA)")
+            tensor = to_torch(init, self.model.base_dir, f"initializer '{init.name}' of {label}")
+            self.env[init.name] = self.graph.add_weight(init.name, tensor, is_param=looks_like_parameter(tensor))
+        for node in branch.node:
+            cx = Cx(self, node, -1)  # no raw attribute bytes were read apart for subgraphs
+            cx.where = f"node '{node.name or node.op_type}' ({node.op_type}) in the {label} of {outer.where}"
+            self._bind(cx, self._guarded(cx, self._translate))
+            self._guarded(cx, self._crosscheck)
+        return [self.lookup(vi.name, outer) for vi in branch.output]
+
     # ---- one node ------------------------------------------------------------------------
     def _translate(self, cx: Cx) -> Any:
+        if self._reads_markers(cx):  # quantized tensors: the mapping, or a rule keeping them quantized
+            kept = accumulator_rule(cx)
+            return kept if kept is not None else MAPPINGS[cx.op_type].fn(cx)
         check_input_types(cx.node, self.opset, [cx.input(i) for i in range(cx.num_inputs)], cx.where)
         return MAPPINGS[cx.op_type].fn(cx)
+
+    def _reads_markers(self, cx: Cx) -> bool:
+        return any(isinstance(self.env.get(name), Marker) for name in cx.node.input if name)
 
     def _guarded(self, cx: Cx, step) -> Any:
         """The error boundary around each node: whatever goes wrong names the node."""
@@ -82,7 +106,7 @@ class Translator:
                                      "this model with these input shapes, please report an nnforge bug") from exc
 
     def _bind(self, cx: Cx, results: Any) -> None:
-        if isinstance(results, (Value, Unavailable)) or results is None:
+        if isinstance(results, (Value, Unavailable, Marker)) or results is None:
             results = [results]
         results = list(results)
         for i, name in enumerate(cx.outputs):
@@ -96,6 +120,8 @@ class Translator:
             self.env[name] = result
 
     def _crosscheck(self, cx: Cx) -> None:
+        if any(isinstance(self.env.get(name), Marker) for name in [*cx.node.input, *cx.outputs] if name):
+            return  # integer tensors held quantized have no IR type to compare
         inputs = [cx.input(i) for i in range(cx.num_inputs)]
         outputs = [self.env.get(name) if name else None for name in cx.outputs]
         check_node(cx.node, self.opset, inputs, outputs, cx.where)
@@ -107,12 +133,20 @@ class Translator:
                              for vi in graph_inputs(self.model.proto.graph))
         return f"check the input shapes: the model declares {declared}"
 
+    def _producer_cx(self, name: str) -> Cx:
+        """The context of the (main-graph) node that defines tensor `name`, to emit on its behalf."""
+        nodes = self.model.proto.graph.node
+        index = next((i for i in range(len(nodes) - 1, -1, -1) if name in nodes[i].output), len(nodes) - 1)
+        return Cx(self, nodes[index], index)
+
     # ---- values --------------------------------------------------------------------------
     def lookup(self, name: str, cx: Cx | None) -> Value:
         """The Value of tensor `name`; initializers become weights on first use."""
         value = self.env.get(name)
         if isinstance(value, Value):
             return value
+        if isinstance(value, Marker):  # a consumer (or a graph output) that reads the integer tensor itself
+            return value.materialize(cx if cx is not None else self._producer_cx(name))
         where = cx.where if cx is not None else f"graph output '{name}'"
         if isinstance(value, Unavailable):
             raise FrontendError(f"tensor '{name}' is not available: {value.why}", where=where,

@@ -14,6 +14,7 @@ from compiler.errors import FrontendError
 from compiler.ir import Value
 from frontends.torch_fx import lowering as L
 from frontends.torch_fx.context import Cx
+from frontends.torch_fx.recurrent import recurrent
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
@@ -155,6 +156,7 @@ MODULES: dict[type, Callable[..., Any]] = {
     nn.AdaptiveMaxPool3d: _adaptive("adaptive_max_pool", 3),
     nn.Upsample: _upsample, nn.UpsamplingNearest2d: _upsample, nn.UpsamplingBilinear2d: _upsample,
     nn.Embedding: _embedding,
+    nn.LSTM: recurrent, nn.GRU: recurrent,
     nn.ZeroPad1d: _pad("constant"), nn.ZeroPad2d: _pad("constant"), nn.ZeroPad3d: _pad("constant"),
     nn.ConstantPad1d: _pad("constant"), nn.ConstantPad2d: _pad("constant"), nn.ConstantPad3d: _pad("constant"),
     nn.ReflectionPad1d: _pad("reflect"), nn.ReflectionPad2d: _pad("reflect"), nn.ReflectionPad3d: _pad("reflect"),

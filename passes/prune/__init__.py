@@ -64,6 +64,9 @@ class Prune(Pass):
     # the readable group listing, reachable through the pass registry (the CLI's `inspect --groups`)
     describe_groups = staticmethod(describe_groups)
 
+    def calibrates(self) -> bool:
+        return self.importance == "taylor"
+
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         data, source = None, "none"
         if self.importance == "taylor":  # compile(calibration_data=...) / --calibration-data, if given

@@ -118,3 +118,20 @@ def prelu(cx: Cx, node: Node) -> None:
     if x.rank >= 2 and w.shape[0] == x.shape[1] and x.shape[1] > 1:
         cx.join([(x, 1), (w, 0)], x.shape[1])
     cx.set(node.output, cx.dims(x))
+
+
+def recurrent(cx: Cx, node: Node) -> None:
+    """lstm / gru: the input features may go with w_ih's input columns; the hidden units stay
+    (each one feeds every gate and, through w_hh, every step), and so do the outputs and states."""
+    x, w_ih = node.inputs[0], node.inputs[1]
+    cx.join([(x, 2), (w_ih, 2)], x.shape[2])
+    dims = cx.dims(x)
+    for ids in dims[:2]:
+        cx.classes.pin_all(ids, f"sequence and batch of {node.op} ({node.name})")
+    for i, v in enumerate(node.inputs[1:], start=1):
+        if v is not None:
+            for d, ids in enumerate(cx.dims(v)):
+                if (i, d) != (1, 2):
+                    cx.classes.pin_all(ids, f"hidden units of {node.op} ({node.name})")
+    for out in node.outputs:
+        cx.set(out, [None] * out.rank)

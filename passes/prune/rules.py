@@ -69,6 +69,16 @@ def broadcast(cx: Cx, node: Node) -> None:
     cx.set(out, result)
 
 
+def compare(cx: Cx, node: Node) -> None:
+    """A comparison against a constant indexes a value domain, not features: `ids == arange(257)`
+    is a one-hot over a vocabulary, so the dims the constant spans are never pruned."""
+    broadcast(cx, node)
+    for v in node.inputs:
+        if v is not None and v.data is not None:
+            for ids in cx.dims(v):
+                cx.classes.pin_all(ids, f"compared against a constant, a vocabulary-like axis ({node.name})")
+
+
 def reduce(cx: Cx, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
@@ -112,7 +122,10 @@ def spatial(cx: Cx, node: Node) -> None:
         cx.set(o, list(out))
 
 
+_COMPARE = ("equal", "less", "greater", "less_equal", "greater_equal")
+
 RULES = {
+    **{op: compare for op in _COMPARE},
     "softmax": pin_dims("dim"), "log_softmax": pin_dims("dim"), "cumsum": pin_dims("dim"),
     "reduce_mean": reduce, "reduce_sum": reduce, "reduce_max": reduce, "reduce_min": reduce,
     "argmax": arg_reduce, "argmin": arg_reduce, "topk": topk,
@@ -124,6 +137,7 @@ RULES = {
     "matmul": layers.matmul,
     "embedding": layers.embedding, "batch_norm": layers.batch_norm, "layer_norm": layers.layer_norm,
     "group_norm": layers.group_norm, "prelu": layers.prelu,
+    "lstm": layers.recurrent, "gru": layers.recurrent,
 }
 
 

@@ -15,7 +15,9 @@ so passes compose: `quantize{weights=none, preshift=true}, fold-preshifted-bias,
    --calibration-data, else the example inputs) and are validated before anything else happens.
 2. `calibration.observe` runs the float graph; activation ranges by `act-clip` (minmax,
    percentile, mse); weight scales by `weight-clip` (minmax, or per-scale MSE-optimal clipping).
-3. `search=fp-bias|fp-format`: the LLM-FP4 search (search.py) per layer on the captured inputs.
+3. `search=fp-bias|fp-format`: the LLM-FP4 search (search.py) per layer on the captured inputs;
+   fp-format only tries the E/M splits every compile target can carry (`search.excluded` names
+   the others and why).
 4. `preshift=true`: per-channel activation scales restricted to 2^k times a shared tensor scale
    (preshift.py), for `fold-preshifted-bias` to fold into the next layer.
 5. `budget=B`: mixed precision: per-layer sensitivity (sensitivity.py) keeps the most sensitive
@@ -38,7 +40,7 @@ from passes.quantize.calibration import Stats, choose_range, observe, weight_par
 from passes.quantize.layers import Layer, find_layers, matches
 from passes.quantize.preshift import FoldPreshiftedBias
 from passes.quantize.rewrite import insert_fake_quant
-from passes.quantize.search import Quantizer, search_layer, searchable
+from passes.quantize.search import Quantizer, format_candidates, search_layer, searchable
 
 SEARCH_ITEMS = 64     # batch items of a layer's input kept for the search
 SEARCH_ROWS = 512     # rows (tokens / feature vectors) of a linear layer's input the search replays
@@ -98,6 +100,10 @@ class Quantize(Pass):
         narrow = _format(self.weights, "weights")
         if self.budget and (narrow is None or self.budget < narrow.storage_bits):
             raise ValueError("budget (average weight bits) needs a weight format no wider than it")
+
+    def calibrates(self) -> bool:
+        acts = [self.activations] + [spec.partition("/")[2] for spec in self.overrides.values()]
+        return self.search != "none" or bool(self.budget) or any(a and a != "none" for a in acts)
 
     # ---- planning -------------------------------------------------------------------------
     def formats(self, layer: Layer) -> tuple[Format | None, Format | None]:
@@ -173,7 +179,7 @@ class Quantize(Pass):
                 clip = "minmax" if layer in searching else self.weight_clip
                 weight_q[layer] = (wfmt, *weight_params(w, wfmt, axis, block, clip), axis, block)
         if searching:
-            stats.update(self._search(searching, plan, watch, act_q, weight_q))
+            stats.update(self._search(searching, plan, watch, act_q, weight_q, ctx))
 
         for (v, name), users in targets.items():
             q = act_q[(v, name)]
@@ -211,7 +217,7 @@ class Quantize(Pass):
             return ActQuantizer(fmt, scale, zp, stats.axis, False)
         return ActQuantizer(fmt, scale, zp, None, False)
 
-    def _search(self, searching: list[Layer], plan, watch, act_q, weight_q) -> dict:
+    def _search(self, searching: list[Layer], plan, watch, act_q, weight_q, ctx: PassContext) -> dict:
         before, after, fixed = [], [], set()
         chosen: dict[str, int] = {}
         for layer in searching:
@@ -239,7 +245,7 @@ class Quantize(Pass):
             # an input shared with an earlier searched layer keeps the quantizer chosen there
             result = search_layer(node, x, node.inputs[layer.weight].data, Quantizer(fmt, scale, axis, block),
                                   a_init, search_act=key not in fixed, search_format=self.search == "fp-format",
-                                  rounds=self.rounds, candidates=self.candidates)
+                                  rounds=self.rounds, candidates=self.candidates, refuses=ctx.format_refusal)
             weight_q[layer] = (result.weight.fmt, result.weight.scale, None, ts, axis, block)
             if result.act is not None and key is not None and key not in fixed:
                 act_q[key] = ActQuantizer(result.act.fmt, result.act.scale, None, aq.axis, aq.preshift)
@@ -252,6 +258,12 @@ class Quantize(Pass):
             out["search.rel_error_before"] = round(sum(before) / len(before), 6)
             out["search.rel_error_after"] = round(sum(after) / len(after), 6)
         out.update({f"search.weights.{k}": v for k, v in sorted(chosen.items())})
+        if self.search == "fp-format":
+            formats = {q.fmt for q in act_q.values()} | {w[0] for w in weight_q.values()}
+            refused = {f.name: ctx.format_refusal(f.name) for fmt in formats
+                       for f in format_candidates(fmt, True) if ctx.format_refusal(f.name)}
+            if refused:
+                out["search.excluded"] = "; ".join(f"{name} ({why})" for name, why in sorted(refused.items()))
         return out
 
     def _summary(self, layers, plan, weight_q, act_q, left_float, skipped) -> dict:

@@ -9,7 +9,8 @@ error on calibration inputs: || layer(Q(x), Q(W)) - layer(x, W) ||^2.
 Weights and activations alternate for `rounds` rounds. Weight scales are chosen per output
 channel where the granularity is per channel (each channel's output error only depends on its
 own row); activation scales per tensor. With `search=fp-format` every E/M split of the same
-width (fp4: E1M2, E2M1, E3M0) is tried per layer, for weights and activations separately.
+width (fp4: E1M2, E2M1, E3M0) that the compile targets can carry is tried per layer, for weights
+and activations separately (an ONNX target holds E2M1, E4M3 and E5M2 only).
 """
 from __future__ import annotations
 
@@ -44,12 +45,14 @@ def searchable(fmt: Format | None) -> bool:
     return isinstance(fmt, FloatFormat) or (isinstance(fmt, IntFormat) and fmt.symmetric)
 
 
-def format_candidates(fmt: Format, search_format: bool) -> list[Format]:
-    """The format itself, or every E/M split of its width (E from 1 to min(width - 1, 5))."""
+def format_candidates(fmt: Format, search_format: bool, refuses=lambda name: "") -> list[Format]:
+    """The format itself, or every E/M split of its width (E from 1 to min(width - 1, 5)) that the
+    targets carry (`refuses(name)` gives why one cannot; the requested format always stays)."""
     if not search_format or not isinstance(fmt, FloatFormat):
         return [fmt]
     bits = fmt.total_bits - 1
-    return [FloatFormat(e, bits - e) for e in range(1, min(bits, 5) + 1)]
+    splits = [FloatFormat(e, bits - e) for e in range(1, min(bits, 5) + 1)]
+    return [f for f in splits if f == fmt or not refuses(f.name)]
 
 
 def _minmax_scale(fmt: Format, t: torch.Tensor, axis: int | None) -> torch.Tensor:
@@ -129,13 +132,14 @@ class LayerSearch:
 
 def search_layer(node: Node, x: torch.Tensor, weight: torch.Tensor, wq: Quantizer, aq: Quantizer | None,
                  *, search_format: bool, search_act: bool = True, rounds: int = 2,
-                 candidates: int = 100) -> SearchResult:
+                 candidates: int = 100, refuses=lambda name: "") -> SearchResult:
     """Alternate weight and activation searches for `rounds` rounds. With `aq` None the input stays
     float; with `search_act` False it keeps `aq` (an input shared with a layer searched before)."""
     s = LayerSearch(node, x, weight, wq.axis, wq.block_size, candidates)
     before = s.error(aq(x) if aq else x, wq(weight))
-    w_fmts = format_candidates(wq.fmt, search_format) if searchable(wq.fmt) else []
-    a_fmts = format_candidates(aq.fmt, search_format) if search_act and aq is not None and searchable(aq.fmt) else []
+    w_fmts = format_candidates(wq.fmt, search_format, refuses) if searchable(wq.fmt) else []
+    a_fmts = format_candidates(aq.fmt, search_format, refuses) \
+        if search_act and aq is not None and searchable(aq.fmt) else []
     for _ in range(rounds):
         if w_fmts:
             wq = s.search_weight(w_fmts, wq, aq(x) if aq else x)

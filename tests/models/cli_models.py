@@ -32,3 +32,19 @@ def two_inputs():
         def forward(self, a, b):
             return F.relu(a + b)
     return Add()
+
+
+class TiedEmbedding(nn.Module):
+    """A language-model head that reuses the token embedding (one weight, read twice)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.mix = nn.Linear(16, 16)
+
+    def forward(self, ids):
+        return F.linear(self.mix(self.embed(ids)), self.embed.weight)
+
+
+def tied_embedding():
+    return TiedEmbedding(), (torch.randint(0, 50, (1, 7)),)

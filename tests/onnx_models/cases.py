@@ -247,3 +247,68 @@ CASES += [
     Case("Constant", (), {"value_int": 7}, opset=13, label="int"),
     Case("ConstantOfShape", (i64(2, 3),), {"value": _nh.from_array(np.array([5], dtype=I32))}, label="int32_value"),
 ]
+
+# ---- ops third-party models needed: Einsum (Keras BERT), ReduceProd on shapes, If on a constant
+from onnx import GraphProto as _Graph, TensorProto as _T, helper as _h  # noqa: E402
+
+
+def _constant_branch(name: str, values) -> _Graph:
+    node = _h.make_node("Constant", [], [f"{name}_out"], value=_nh.from_array(np.array(values, np.float32)))
+    return _h.make_graph([node], name, [], [_h.make_tensor_value_info(f"{name}_out", _T.FLOAT, None)])
+
+
+CASES += [
+    Case("Einsum", (randn(2, 5, 4, 8), Init(randn(4, 8, 6))), {"equation": "abcd,cde->abe"}, label="dense"),
+    Case("Einsum", (randn(2, 3, 4), randn(2, 4, 5)), {"equation": "b i j , b j k"}, label="implicit_spaces"),
+    Case("ReduceProd", (Init(np.array([[2, 3], [4, 5]], dtype=I64)),), {"axes": [1]}, opset=13, label="static"),
+    Case("If", (Init(np.array(True)),), {"then_branch": _constant_branch("then", [1.0, 2.0]),
+                                         "else_branch": _constant_branch("else", [3.0])}, label="constant_true"),
+]
+
+# ---- recurrent layers: LSTM / GRU (W, R, B are weights; sequence lengths and states inputs)
+_H, _I = 4, 3
+
+
+def _rnn(gates: int, dirs: int = 1) -> tuple[Init, Init, Init]:
+    return (Init(randn(dirs, gates * _H, _I, scale=0.5)), Init(randn(dirs, gates * _H, _H, scale=0.5)),
+            Init(randn(dirs, 2 * gates * _H, scale=0.5)))
+
+
+CASES += [
+    Case("LSTM", (randn(5, 2, _I), *_rnn(4)), {"hidden_size": _H}, outputs=3, label="forward"),
+    Case("LSTM", (randn(6, 3, _I), *_rnn(4, 2), np.array([6, 2, 4], I32), randn(2, 3, _H), randn(2, 3, _H)),
+         {"hidden_size": _H, "direction": "bidirectional"}, outputs=3, label="bidirectional_lengths_states"),
+    Case("LSTM", (randn(5, 2, _I), *_rnn(4)[:2], None, None, randn(1, 2, _H)),
+         {"hidden_size": _H, "direction": "reverse"}, outputs=2, label="reverse_state"),
+    Case("GRU", (randn(5, 2, _I), *_rnn(3)), {"hidden_size": _H}, outputs=2, label="onnx_reset"),
+    Case("GRU", (randn(6, 3, _I), *_rnn(3, 2), np.array([1, 6, 3], I32)),
+         {"hidden_size": _H, "direction": "bidirectional", "linear_before_reset": 1}, outputs=2,
+         label="torch_reset_lengths"),
+]
+
+# ---- pre-quantized models' ops, one at a time (integer results are computed exactly)
+U8, S8 = np.uint8, np.int8
+
+
+def _codes(*shape: int, dtype=U8) -> np.ndarray:
+    lo, hi = (0, 256) if dtype == U8 else (-128, 128)
+    return np.random.default_rng(sum(shape)).integers(lo, hi, shape).astype(dtype)
+
+
+CASES += [
+    Case("QuantizeLinear", (randn(2, 3, 4, scale=3.0), scalar(0.05), Init(np.array(128, U8))), label="uint8"),
+    Case("QuantizeLinear", (randn(2, 3, 4), Init(np.array([0.01, 0.02, 0.04], np.float32)),
+                            Init(np.array([0, 0, 0], S8))), {"axis": 1}, label="int8_per_axis"),
+    Case("DequantizeLinear", (_codes(2, 3, dtype=S8), scalar(0.1), Init(np.array(-3, S8))), label="run_time_codes"),
+    Case("DequantizeLinear", (Init(_codes(4, 3, dtype=S8)), Init(np.array([0.1, 0.2, 0.3, 0.4], np.float32))),
+         {"axis": 0}, label="stored_weight"),
+    Case("DynamicQuantizeLinear", (randn(2, 5, scale=2.0),), outputs=3),
+    Case("MatMulInteger", (_codes(3, 4), Init(_codes(4, 5, dtype=S8)), Init(np.array(7, U8)), Init(np.array(0, S8)))),
+    Case("ConvInteger", (_codes(1, 2, 5, 5), Init(_codes(3, 2, 3, 3, dtype=S8)), Init(np.array(100, U8))),
+         {"pads": [1, 1, 1, 1]}),
+    Case("QLinearMatMul", (_codes(3, 4), scalar(0.02), Init(np.array(120, U8)), Init(_codes(4, 5, dtype=S8)),
+                           scalar(0.03), Init(np.array(0, S8)), scalar(0.05), Init(np.array(128, U8)))),
+    Case("QLinearConv", (_codes(1, 2, 5, 5), scalar(0.02), Init(np.array(120, U8)), Init(_codes(3, 2, 3, 3, dtype=S8)),
+                         Init(np.array([0.01, 0.02, 0.03], np.float32)), Init(np.zeros(3, S8)), scalar(0.2),
+                         Init(np.array(128, U8)), Init(np.array([5, -40, 300], np.int32))), {"pads": [1, 1, 1, 1]}),
+]

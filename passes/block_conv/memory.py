@@ -92,7 +92,9 @@ class Analysis:
 
     def _group(self, kind: str, members: list[int]) -> Group:
         need = self._need(kind, members)
-        group = Group(members, self.grid(members) if kind == "fused" else (1, 1), need, True, need <= self.budget)
+        if need > self.budget:  # one stage alone: it runs layer by layer, its weights read once
+            return Group(members, (1, 1), need, True, False)
+        group = Group(members, self.grid(members) if kind == "fused" else (1, 1), need)
         if kind == "fused":
             weights = sum(self.index[i].weight_bytes for i in members)
             group.weights_on_chip = need + weights <= self.budget

@@ -25,8 +25,10 @@ def describe(graph: Graph, decisions: Plan, analysis: Analysis, options: Options
              f"{len(decisions.blocked)} of {len(decisions.decisions)} conv/pool layers blocked; "
              f"budget {analysis.budget / KB:g} KB, {_bits(analysis)}",
              "",
-             f"{'layer':<28} {'op':<10} {'map':>12} {'blocks':>7} {'group':>5} "
-             f"{'layer KB':>10} {'line KB':>9} {'fused KB':>9} {'off-chip KB':>11}"]
+             "off-chip KB per frame under layer-by-layer (lbl) and fused-block schedules; on-chip KB of "
+             "the line buffers and of one fused tile",
+             f"{'layer':<28} {'op':<17} {'map':>12} {'blocks':>7} {'group':>5} "
+             f"{'lbl off-chip':>12} {'line buf':>9} {'fused buf':>9} {'fused off-chip':>14}"]
     layer_traffic = schedules["layer"]
     for stage in sg.stages:
         if stage.layer is None:
@@ -34,11 +36,11 @@ def describe(graph: Graph, decisions: Plan, analysis: Analysis, options: Options
         x = stage.layer.inputs[0]
         shape = "x".join(str(d) for d in x.shape[1:]) if x.rank == 4 else str(x.shape[-1])
         i = stage.index
-        lines.append(f"{stage.name[:28]:<28} {stage.layer.op:<10} {shape:>12} "
-                     f"{stage.grid[0]}x{stage.grid[1]:<5} {group_of[i]:>5} "
-                     f"{(layer_traffic.stage_in[i] + layer_traffic.stage_out[i]) / KB:>10.1f} "
+        grid = f"{stage.grid[0]}x{stage.grid[1]}"
+        lines.append(f"{stage.name[:28]:<28} {stage.layer.op:<17} {shape:>12} {grid:>7} {group_of[i]:>5} "
+                     f"{(layer_traffic.stage_in[i] + layer_traffic.stage_out[i]) / KB:>12.1f} "
                      f"{schedules['line'].stage_buffer[i] / KB:>9.1f} {fused.stage_buffer[i] / KB:>9.1f} "
-                     f"{(fused.stage_in[i] + fused.stage_out[i]) / KB:>11.1f}")
+                     f"{(fused.stage_in[i] + fused.stage_out[i]) / KB:>14.1f}")
     lines.append("")
     lines.append(f"{'schedule':<22} {'groups':>6} {'fused':>6} {'buffer KB':>10} {'feature-map KB':>15} "
                  f"{'weights KB':>11} {'vs layer':>9}")

@@ -76,18 +76,25 @@ def _constant_source(value: Value) -> Value | None:
 def build_stages(graph: Graph, decisions: dict[Node, Decision]) -> StageGraph:
     stages: list[Stage] = []
     stage_of: dict[Node, int] = {}
+    waiting: list[Node] = []  # glue reading only graph inputs: it runs in the next layer's input path
     for node in graph.nodes:
         if not any(_is_activation(v) for v in node.inputs):
             continue  # weight preparation (a fake-quant of a weight): part of its layer's weights
         producers = [stage_of[v.producer] for v in node.inputs
                      if v is not None and v.producer is not None and v.producer in stage_of]
-        if is_layer(node) or not producers:
-            stage = Stage(len(stages), layer=node if is_layer(node) else None)
-            stages.append(stage)
-        else:
-            stage = stages[max(producers)]
-        stage.nodes.append(node)
-        stage_of[node] = stage.index
+        if not is_layer(node) and not producers:
+            waiting.append(node)
+            continue
+        if is_layer(node):
+            stages.append(Stage(len(stages), layer=node))
+        stage = stages[-1] if is_layer(node) else stages[max(producers)]
+        for early in waiting + [node]:
+            stage.nodes.append(early)
+            stage_of[early] = stage.index
+        waiting = []
+    if waiting:  # glue after no layer at all
+        stages.append(Stage(len(stages), nodes=waiting))
+        stage_of.update((n, len(stages) - 1) for n in waiting)
     frames = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].rank >= 2 else 1
     bits = {v: bits_of(v) for v in graph.values() if v.data is None}
     for stage in stages:
@@ -112,7 +119,7 @@ def _describe_layer(stage: Stage, decision: Decision | None, frames: int, bits: 
     node = stage.layer
     if node is None:
         return
-    if decision is not None and decision.blocked and all(map(_positionwise, stage.nodes[1:])):
+    if decision is not None and decision.blocked and all(_positionwise(n) for n in stage.nodes if n is not node):
         stage.grid = decision.tiling_in.grid
     layout = get_op(node.op).layout
     if layout is not None:

@@ -43,8 +43,7 @@ KB = 1024
 @register_pass("block-conv")
 @dataclass(frozen=True)
 class BlockConv(Pass):
-    """Block convolution: maps cut into independent, separately padded blocks, with an on-chip
-    memory analysis (lossy)."""
+    """Block convolution: maps cut into separately padded blocks, plus an on-chip memory analysis (lossy)."""
 
     exact: ClassVar[bool] = False
     parallel: ClassVar[bool] = False

@@ -83,6 +83,7 @@ def plot_memory(analysis: Analysis, path: Path | str, title: str = "") -> None:
     top.axhline(analysis.budget / KB, color="grey", linestyle="--", label="budget")
     top.set_ylabel("on-chip buffer (KB)")
     top.set_yscale("symlog", linthresh=1.0)
+    top.set_ylim(bottom=0)
     top.legend(fontsize=8)
     width = 0.28
     for k, name in enumerate(("layer", "line", "fused")):
@@ -92,6 +93,7 @@ def plot_memory(analysis: Analysis, path: Path | str, title: str = "") -> None:
                    label=f"{TITLES[name]} ({s.traffic / KB / KB:.2f} MB)")
     bottom.set_ylabel("off-chip feature-map traffic (KB/frame)")
     bottom.set_yscale("symlog", linthresh=1.0)
+    bottom.set_ylim(bottom=0)
     bottom.legend(fontsize=8)
     bottom.set_xticks(list(xs))
     bottom.set_xticklabels(names, rotation=90, fontsize=7)

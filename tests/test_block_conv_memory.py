@@ -100,6 +100,11 @@ def test_a_grid_that_divides_no_map_names_the_option():
         BlockConv(pattern="hierarchical", grid=3).run(graph_of())
 
 
+def test_only_patterns_that_select_nothing_are_refused():
+    with pytest.raises(PipelineError, match=r"only=\[layer9\] selects no convolution or pooling layer"):
+        BlockConv(block=8, only=["layer9"]).run(graph_of())
+
+
 def test_a_model_without_convolutions_is_refused():
     graph = import_model(nn.Sequential(nn.Linear(4, 4)).eval(), (torch.randn(2, 4),))
     with pytest.raises(PipelineError, match="no 2-d convolution or pooling"):

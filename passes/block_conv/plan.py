@@ -68,6 +68,9 @@ def plan(graph: Graph, options: Options) -> Plan:
             result.decisions[node] = Decision(node, reason=f"skipped by skip=[{skipped}]")
             continue
         result.decisions[node] = decide(node, options.pattern, options.block, options.grid, options.padding)
+    if options.only and all(d.reason.startswith("not selected") for d in result.decisions.values()):
+        raise PipelineError(f"block-conv: only=[{', '.join(options.only)}] selects no convolution or pooling layer",
+                            hint="patterns match module paths, node names and weight names (`nnforge inspect` lists them)")
     return result
 
 

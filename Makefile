@@ -27,6 +27,7 @@ bench: install
 	$(PYTHON) bench/prune.py --quick
 	$(PYTHON) bench/quant.py
 	$(PYTHON) bench/capture.py
+	$(PYTHON) bench/block_conv.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--ir", action="store_true", help="print the IR text instead of the table")
     inspect.add_argument("--groups", action="store_true",
                          help="print the channel-coupling groups that structured pruning removes together")
+    inspect.add_argument("--block-conv", default=None, metavar="OPTIONS",
+                         help="block convolution's memory analysis under these block-conv options, "
+                              "e.g. 'pattern=fixed,block=28,buffer-kb=2048' ('' for the defaults)")
+    inspect.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                         help="with --block-conv: also draw per-layer buffers and traffic")
     inspect.set_defaults(command="inspect", run=_cmd_inspect)
 
     passes = sub.add_parser("passes", parents=[common], help="list passes and their options")
@@ -166,6 +171,8 @@ def _cmd_inspect(args) -> int:
     from compiler.cli_render import print_layers
     from compiler.printer import print_graph
 
+    if args.plot is not None and args.block_conv is None:
+        raise UserInputError("--plot draws the block convolution analysis", hint="add --block-conv OPTIONS")
     loaded, inputs, shapes, import_model = _load(args)
     graph = import_model(loaded.model, inputs, shapes, capture=args.capture)
     if args.ir:
@@ -173,6 +180,10 @@ def _cmd_inspect(args) -> int:
     elif args.groups:
         from compiler.passes import get_pass
         sys.stdout.write(get_pass("prune").describe_groups(graph))
+    elif args.block_conv is not None:
+        from compiler.pipeline import parse_pipeline
+        block_conv = parse_pipeline(f"block-conv{{{args.block_conv}}}" if args.block_conv else "block-conv")
+        sys.stdout.write(block_conv.passes[0].describe_memory(graph, plot=args.plot))
     else:
         print_layers(_stdout_console(), graph)
     return 0

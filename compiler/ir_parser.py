@@ -21,6 +21,7 @@ from compiler.dtypes import SHORT_NAMES
 from compiler.errors import IRError
 from compiler.ir import Graph, TensorType
 from compiler.ops import get_op
+from compiler import tiling  # noqa: F401  (registers the @tiling annotation tag)
 from compiler.verifier import verify
 
 DTYPES = {short: dtype for dtype, short in SHORT_NAMES.items()}

@@ -12,7 +12,7 @@ rows are output channels, columns input positions), and how many groups were kep
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 
 from compiler.annotations import Annotation
 
@@ -38,6 +38,12 @@ class SparsityAnnotation(Annotation):
             raise ValueError(f"sparsity pattern must be one of {PATTERNS}, got {self.pattern!r}")
         if not 0 <= self.kept <= self.total:
             raise ValueError(f"kept groups ({self.kept}) must be within 0..{self.total}")
+
+    def describe(self) -> str:
+        """Only the fields that differ from their defaults (the parser fills in the rest)."""
+        parts = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                          if f.default is MISSING or getattr(self, f.name) != f.default)
+        return f"{self.tag}<{parts}>"
 
     @property
     def density(self) -> float:

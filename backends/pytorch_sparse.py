@@ -15,6 +15,7 @@ import torch.fx as fx
 from compiler.ir import Node, Value
 from compiler.ops import get_op
 from compiler.sparse.annotation import SparsityAnnotation
+from compiler.sparse.build import load_kernel
 from compiler.sparse.layers import kernel_layer, unsupported
 
 
@@ -29,6 +30,7 @@ def sparse_call(node: Node, lookup: Callable[[Value], fx.Node],
     bias = layout.bias_value(node)
     if bias is not None and bias.data is None:
         return None  # a computed bias: the kernel takes constants only
+    load_kernel()  # built (or found in the cache) now: a missing compiler fails the lowering, not a run
     layer = kernel_layer(node, weight.data, bias.data if bias is not None else None, note.lanes)
     buffers = [add_buffer(f"{weight.name}.sparse.{part}", t) for part, t in layer.tensors.items()]
     return layer.function, (lookup(node.inputs[0]), *buffers, *layer.static)

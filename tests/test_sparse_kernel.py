@@ -50,10 +50,12 @@ def assert_matches(out: torch.Tensor, ref: torch.Tensor) -> None:
 CONVS = [  # x shape, spatial dims, out channels, kernel, stride, padding, dilation, groups, lanes, bias
     ((2, 8, 9, 7), 2, 20, 3, 1, 1, 1, 1, 16, True),      # 20 outputs: a last group of 4
     ((1, 16, 14, 14), 2, 32, 3, 2, 1, 1, 1, 8, False),   # stride 2
-    ((1, 16, 11, 13), 2, 32, 3, 2, 2, 2, 2, 4, True),    # dilation, conv groups, odd sizes
+    ((1, 16, 11, 13), 2, 32, 3, 2, 2, 2, 2, 4, True),    # dilation 2 at stride 2, conv groups, odd sizes
     ((3, 6, 10, 10), 2, 12, 1, 1, 0, 1, 3, 4, True),     # grouped 1x1
     ((1, 64, 16, 16), 2, 64, 1, 1, 0, 1, 1, 16, False),  # 1x1 read in place (no packing)
-    ((1, 64, 7, 7), 2, 48, 1, 2, 0, 1, 1, 16, False),    # strided 1x1
+    ((2, 32, 7, 7), 2, 32, 1, 1, 0, 1, 1, 16, True),     # 1x1 in place, last tile moved back
+    ((1, 8, 3, 3), 2, 16, 1, 1, 0, 1, 1, 16, False),     # 1x1 on fewer pixels than a tile
+    ((1, 64, 7, 7), 2, 48, 1, 2, 0, 1, 1, 16, False),    # strided 1x1: one stride phase read
     ((1, 5, 20, 20), 2, 7, 5, 3, 2, 1, 1, 4, True),      # 7 outputs with lanes 4
     ((8, 9, 21), 1, 24, 5, 2, 2, 1, 1, 8, True),         # conv1d
     ((8, 9, 9), 2, 16, 3, 1, 1, 1, 1, 16, False),        # unbatched conv2d

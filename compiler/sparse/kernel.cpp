@@ -84,13 +84,13 @@ inline void conv_tile(const float* in, const int32_t* offsets, const float* valu
 #pragma GCC unroll 8
             for (int v = 0; v < PV; ++v) acc[c][v] += x[v] * w[c];  // w[c] broadcast from memory
     }
-    if (pixels == T) {
+    if (pixels == T) {  // every tile but the only one of an image smaller than a tile
         for (int c = 0; c < channels; ++c)
             for (int v = 0; v < PV; ++v)
                 *reinterpret_cast<HwVector*>(out + c * channel_stride + v * kVectorFloats) = acc[c][v];
         return;
     }
-    for (int c = 0; c < channels; ++c) {  // the last tile of an image: keep the valid pixels
+    for (int c = 0; c < channels; ++c) {  // keep the valid pixels
         float row[T];
         std::memcpy(row, acc[c], sizeof(row));
         std::memcpy(out + c * channel_stride, row, pixels * sizeof(float));
@@ -98,29 +98,38 @@ inline void conv_tile(const float* in, const int32_t* offsets, const float* valu
 }
 
 // Zero-pad one image [C][H][W] and split it into stride phases [C][sh][sw][Hs][Ws]:
-// phase (a, b) holds padded rows a, a + sh, ... and padded columns b, b + sw, ...
+// phase (a, b) holds padded rows a, a + sh, ... and padded columns b, b + sw, ... Phases no tap
+// reads (bit a * sw + b of `phases` clear: a strided 1x1 conv reads one) are left unwritten.
 void pack_planes(const float* x, int64_t C, int64_t H, int64_t W, int64_t sh, int64_t sw, int64_t ph,
-                 int64_t pw, int64_t Hs, int64_t Ws, float* planes) {
-    const int64_t plane = Hs * Ws;
-    std::fill(planes, planes + C * sh * sw * plane, 0.0f);
+                 int64_t pw, int64_t Hs, int64_t Ws, int64_t phases, float* planes) {
     for (int64_t c = 0; c < C; ++c)
         for (int64_t a = 0; a < sh; ++a)
             for (int64_t b = 0; b < sw; ++b) {
-                float* dst = planes + ((c * sh + a) * sw + b) * plane;
-                for (int64_t i = 0; i < Hs; ++i) {
+                if (!((phases >> (a * sw + b)) & 1)) continue;
+                float* dst = planes + ((c * sh + a) * sw + b) * Hs * Ws;
+                // columns j whose source column j * sw + b - pw lies inside the image
+                const int64_t lo = std::min(Ws, std::max<int64_t>(0, (pw - b + sw - 1) / sw));
+                const int64_t hi = std::max(lo, std::min(Ws, (W + pw - b + sw - 1) / sw));
+                for (int64_t i = 0; i < Hs; ++i, dst += Ws) {
                     const int64_t h = i * sh + a - ph;
-                    if (h < 0 || h >= H) continue;
-                    const float* row = x + (c * H + h) * W;
-                    for (int64_t j = 0; j < Ws; ++j) {
-                        const int64_t w = j * sw + b - pw;
-                        if (w >= 0 && w < W) dst[i * Ws + j] = row[w];
+                    if (h < 0 || h >= H) {
+                        std::fill(dst, dst + Ws, 0.0f);
+                        continue;
                     }
+                    const float* row = x + (c * H + h) * W + (lo * sw + b - pw);
+                    std::fill(dst, dst + lo, 0.0f);
+                    if (sw == 1) {
+                        std::memcpy(dst + lo, row, (hi - lo) * sizeof(float));
+                    } else {
+                        for (int64_t j = lo; j < hi; ++j) dst[j] = row[(j - lo) * sw];
+                    }
+                    std::fill(dst + hi, dst + Ws, 0.0f);
                 }
             }
 }
 
 struct ConvShape {
-    int64_t N, C, H, W, O, OH, OW, sh, sw, ph, pw, groups, Hs, Ws;
+    int64_t N, C, H, W, O, OH, OW, sh, sw, ph, pw, groups, Hs, Ws, phases;
 };
 
 template <int L>
@@ -133,9 +142,10 @@ int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_st
     const int64_t group_floats = Cg * s.sh * s.sw * s.Hs * s.Ws;
     const int64_t rows = s.OH * s.Ws;  // computed pixels per channel, garbage columns included
     const int64_t tiles = (rows + T - 1) / T;
-    // A 1x1-like layer (unit stride, no padding) whose tiles end exactly at the image's end reads
-    // the input as it is; any other packs it, with slack for the reads of the last tile.
-    const bool packed = s.sh != 1 || s.sw != 1 || s.ph || s.pw || s.Hs != s.H || s.Ws != s.W || rows % T;
+    // A 1x1-like layer (unit stride, no padding) reads the input as it is; its last tile is moved
+    // back to end at the last pixel (recomputing a few), so no read leaves the image. Any other
+    // layer packs the input, with slack for the reads of the last tile and the garbage columns.
+    const bool packed = s.sh != 1 || s.sw != 1 || s.ph || s.pw || s.Hs != s.H || s.Ws != s.W || rows < T;
     static thread_local std::vector<float> planes, wide;
     if (packed) {
         const int64_t used = s.groups * group_floats;
@@ -148,7 +158,7 @@ int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_st
 
     for (int64_t n = 0; n < s.N; ++n) {
         const float* image = x + n * s.C * s.H * s.W;
-        if (packed) pack_planes(image, s.C, s.H, s.W, s.sh, s.sw, s.ph, s.pw, s.Hs, s.Ws, planes.data());
+        if (packed) pack_planes(image, s.C, s.H, s.W, s.sh, s.sw, s.ph, s.pw, s.Hs, s.Ws, s.phases, planes.data());
         const float* input = packed ? planes.data() : image;
         float* out = direct ? y + n * s.O * rows : wide.data();
         for (int64_t g = 0; g < s.groups; ++g) {
@@ -159,9 +169,10 @@ int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_st
                     const int channels = static_cast<int>(std::min<int64_t>(L, Og - b * L));
                     const int32_t first = block_start[blk], count = block_start[blk + 1] - first;
                     for (int64_t t = t0; t < std::min(tiles, t0 + chunk_tiles); ++t) {
-                        const int pixels = static_cast<int>(std::min<int64_t>(T, rows - t * T));
-                        conv_tile<L, PV>(in + t * T, offsets + first, values + static_cast<int64_t>(first) * L,
-                                         count, bias + blk * L, channels, out + c0 * rows + t * T, rows, pixels);
+                        const int64_t q = rows < T ? 0 : std::min(t * T, rows - T);
+                        const int pixels = static_cast<int>(std::min<int64_t>(T, rows));
+                        conv_tile<L, PV>(in + q, offsets + first, values + static_cast<int64_t>(first) * L, count,
+                                         bias + blk * L, channels, out + c0 * rows + q, rows, pixels);
                     }
                 }
         }
@@ -241,11 +252,12 @@ extern "C" {
 int nnf_vector_floats() { return kVectorFloats; }
 
 // y[N][O][OH][OW] = conv2d(x[N][C][H][W]); `shape` is N, C, H, W, O, OH, OW, stride h/w,
-// padding h/w, groups, and the phase-plane size Hs, Ws the offsets were computed for.
+// padding h/w, groups, the phase-plane size Hs, Ws the offsets were computed for, and the bit
+// mask of the stride phases some tap reads.
 int nnf_sparse_conv2d(const float* x, float* y, const int64_t* shape, int lanes, const int32_t* block_start,
                       const int32_t* offsets, const float* values, const float* bias) {
-    const ConvShape s{shape[0], shape[1], shape[2],  shape[3],  shape[4],  shape[5],  shape[6],
-                      shape[7], shape[8], shape[9], shape[10], shape[11], shape[12], shape[13]};
+    const ConvShape s{shape[0], shape[1], shape[2],  shape[3],  shape[4],  shape[5],  shape[6], shape[7],
+                      shape[8], shape[9], shape[10], shape[11], shape[12], shape[13], shape[14]};
     if (s.groups < 1 || s.C % s.groups || s.O % s.groups || s.sh < 1 || s.sw < 1) return 2;
     if (s.Hs * s.sh < s.H + 2 * s.ph || s.Ws * s.sw < s.W + 2 * s.pw || s.Ws < s.OW) return 3;
     switch (lanes) {

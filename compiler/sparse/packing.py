@@ -89,8 +89,14 @@ class ConvGeometry:
         phase = (ic * sh + row % sh) * sw + col % sw
         return (phase * hs * ws + (row // sh) * ws + col // sw).reshape(-1)
 
+    @property
+    def phases(self) -> int:
+        """Bit mask of the stride phases (a * sw + b) some kernel tap reads."""
+        (sh, sw), (dh, dw), (kh, kw) = self.stride, self.dilation, self.kernel
+        return sum({1 << ((r * dh % sh) * sw + s * dw % sw) for r in range(kh) for s in range(kw)})
+
     def shape_vector(self, batch: int) -> tuple[int, ...]:
         """The `shape` argument of nnf_sparse_conv2d."""
         hs, ws = self.planes
         return (batch, self.channels, self.height, self.width, self.out_channels, self.out_height,
-                self.out_width, *self.stride, *self.padding, self.groups, hs, ws)
+                self.out_width, *self.stride, *self.padding, self.groups, hs, ws, self.phases)

@@ -30,7 +30,7 @@ def sparse_conv(x: torch.Tensor, block_start: torch.Tensor, offsets: torch.Tenso
                                 where=f"got {list(x.shape)}")
     image = x.reshape(-1, channels, height, width).contiguous().float()
     y = torch.empty(image.shape[0], out_channels, out_height, out_width)
-    shape = (ctypes.c_int64 * 14)(image.shape[0], *geometry)
+    shape = (ctypes.c_int64 * 15)(image.shape[0], *geometry)
     _check(load_kernel().nnf_sparse_conv2d(image.data_ptr(), y.data_ptr(), shape, lanes, block_start.data_ptr(),
                                            offsets.data_ptr(), values.data_ptr(), bias.data_ptr()), "conv")
     spatial_out = (out_height, out_width) if spatial == 2 else (out_width,)

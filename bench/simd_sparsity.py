@@ -5,7 +5,9 @@
     python bench/simd_sparsity.py --json out.json
 
 Everything runs on one thread, in one process, timings interleaved (every round times each
-variant once) and the fastest round kept, so ratios are measured under the same conditions.
+variant once) and the fastest round kept, so ratios are measured under the same conditions. Time
+is the thread's CPU time (the latency model's `clock`): wall time on an idle core, without the
+time slices other processes take on a shared machine.
 
 1. Kernel table: every distinct 3x3 and 1x1 convolution of ResNet-50 and every pointwise (1x1)
    convolution of MobileNetV2, batch 1 at 224x224, BatchNorm folded. Torch's dense conv2d against
@@ -24,7 +26,6 @@ import argparse
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -37,7 +38,7 @@ from compiler.context import host_simd_width  # noqa: E402
 from compiler.ops import get_op  # noqa: E402
 from compiler.sparse.annotation import SparsityAnnotation  # noqa: E402
 from compiler.sparse.layers import kernel_layer  # noqa: E402
-from passes.simd_sparsity.latency import LatencyModel, layer_key, random_sparse_weight, rest_ms  # noqa: E402
+from passes.simd_sparsity.latency import LatencyModel, clock, layer_key, model_latency, random_sparse_weight  # noqa: E402
 from passes.simd_sparsity.report import kernel_layers  # noqa: E402
 from tests.zoo import build  # noqa: E402
 
@@ -51,9 +52,9 @@ def interleaved_ms(calls: list, rounds: int) -> list[float]:
     best = [math.inf] * len(calls)
     for _ in range(rounds):
         for i, call in enumerate(calls):
-            start = time.perf_counter()
+            start = clock()
             call()
-            best[i] = min(best[i], time.perf_counter() - start)
+            best[i] = min(best[i], clock() - start)
     return [b * 1e3 for b in best]
 
 
@@ -131,13 +132,13 @@ def whole_model(pipelines: list[str], rounds: int) -> list[dict]:
     for pipeline in pipelines:
         result = compile(zoo.module, x, pipeline, target=get_backend("pytorch")(sparse_kernel=True))
         graph, stats = result.graph, result.report.passes[-1].stats
-        layers = [layer for layer in kernel_layers(graph, host_simd_width())
-                  if layer.weight.annotation(SparsityAnnotation) is not None]
-        predicted = rest_ms(graph, {layer.node for layer in layers}, x)
-        for layer in layers:
+        tables, layers_ms = {}, 0.0
+        for layer in kernel_layers(graph, host_simd_width()):
             note = layer.weight.annotation(SparsityAnnotation)
-            predicted += model.table(layer, note.lanes).layer(note.density)
+            tables[layer.node] = model.table(layer, host_simd_width())
+            layers_ms += tables[layer.node].layer(note.density if note is not None else 1.0)
         model.save()
+        predicted = model_latency(graph, tables, x).predict(layers_ms)
         measured, dense_ms = interleaved_ms([lambda: result.artifact.run(*x), lambda: dense.artifact.run(*x)],
                                             rounds)
         rows.append({"pipeline": pipeline, "density": stats["density"], "predicted_ms": predicted,

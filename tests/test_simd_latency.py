@@ -35,9 +35,9 @@ def latency_cache(tmp_path, monkeypatch):
 
 def small_cnn() -> tuple[nn.Module, torch.Tensor]:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 1), nn.ReLU(),
-                          nn.Conv2d(32, 16, 3, padding=1)).eval()
-    return model, torch.randn(1, 16, 16, 16)
+    model = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 1), nn.ReLU(),
+                          nn.Conv2d(64, 32, 3, padding=1)).eval()
+    return model, torch.randn(1, 32, 24, 24)
 
 
 def test_latency_is_linear_between_measured_densities():

@@ -43,7 +43,7 @@ from passes.simd_sparsity.allocate import LayerChoices, allocate, uniform
 from passes.simd_sparsity.groups import (Candidate, find_layers, keep_top, nm_matrix_mask, simd_matrix_mask,
                                          weight_mask)
 from passes.simd_sparsity.importance import group_scores, removed_curve
-from passes.simd_sparsity.latency import LatencyModel, rest_ms
+from passes.simd_sparsity.latency import LatencyModel, model_latency
 from passes.simd_sparsity.report import latency_report
 
 LANES = (4, 8, 16)
@@ -181,27 +181,29 @@ class SimdSparsify(Pass):
         model = LatencyModel()
         tables = {layer: model.table(layer, lanes) for layer in layers}
         model.save()
-        rest = rest_ms(graph, {layer.node for layer in layers}, inputs)
-        dense = rest + sum(t.dense_ms for t in tables.values())
-        budget = parse_budget(self.latency_budget, dense)
+        timing = model_latency(graph, {layer.node: table for layer, table in tables.items()}, inputs)
+        budget = parse_budget(self.latency_budget, timing.dense_ms)
         fixed = {layer: 1.0 - self._ratio(layer) for layer in layers
                  if matching_pattern(self.ratios, layer_names(layer.node)) is not None}
         free = [layer for layer in layers if layer not in fixed]
-        fixed_ms = rest + sum(tables[layer].layer(d) for layer, d in fixed.items())
+        fixed_ms = timing.predict(sum(tables[layer].layer(d) for layer, d in fixed.items()))
         lowest = max(1.0 - self.max_sparsity, GRID_STEP)
         grid = np.concatenate([np.arange(round(lowest / GRID_STEP), round(1 / GRID_STEP)) * GRID_STEP, [1.0]])
         choices = []
         for layer in free:
             curve, total = removed_curve(scores[layer]).numpy(), scores[layer].numel()
             kept = np.maximum(1, np.round(grid * total)).astype(int)
-            choices.append(LayerChoices(grid, np.array([tables[layer].layer(d) for d in grid]), curve[total - kept]))
-        chosen = allocate(choices, fixed_ms, budget, dense)
-        stats.update({"latency.dense_ms": dense, "latency.rest_ms": rest, "latency.budget_ms": budget,
-                      "latency.predicted_ms": chosen.predicted_ms, "importance_removed": chosen.removed})
+            latency = np.array([timing.scale * tables[layer].layer(d) for d in grid])
+            choices.append(LayerChoices(grid, latency, curve[total - kept]))
+        chosen = allocate(choices, fixed_ms, budget, timing.dense_ms)
+        whole = sum(float(scores[layer].sum()) for layer in free) or 1.0  # importance as a share of all
+        stats.update({"latency.dense_ms": timing.dense_ms, "latency.rest_ms": timing.rest_ms,
+                      "latency.scale": timing.scale, "latency.budget_ms": budget,
+                      "latency.predicted_ms": chosen.predicted_ms, "importance_removed": chosen.removed / whole})
         base = uniform(choices, fixed_ms, budget)
         if base is not None:
             stats.update({"uniform.density": base.densities[0], "uniform.predicted_ms": base.predicted_ms,
-                          "uniform.importance_removed": base.removed})
+                          "uniform.importance_removed": base.removed / whole})
         return {**dense_only, **fixed, **dict(zip(free, chosen.densities))}
 
     def _batches(self, graph: Graph, ctx: PassContext) -> tuple[list, str]:

@@ -4,9 +4,14 @@ For every layer shape the sparse kernel is timed at a few densities (1, .75, .5,
 random groups kept) and torch's dense layer once; between the points the latency is interpolated
 linearly. A layer left dense (density 1) runs torch's kernel, so its latency is the dense time.
 Tables are cached per host in `<cache>/latency/<host>.json` (the key hashes the CPU, the kernel
-source and the torch version), so a model is measured once. Everything outside the candidate
+source and the torch version), so a model is measured once. Inside a model a layer's weights
+and inputs are rarely still in the core's L2 cache when it runs (the layers before it went
+through the cache), so every timed run starts after the L2 cache is flushed (`flush_l2`); the
+table then predicts the layer as it runs in the model. Everything outside the candidate
 layers (activations, pooling, additions, layers left dense for a reason) is measured once per
-model by replaying those ops (`rest_ms`). Timings are the fastest of several runs on one thread.
+model by replaying those ops (`rest_ms`). Timings are the fastest of several runs on one thread,
+measured as the thread's CPU time (`clock`): on an idle core that is the wall time, and on a
+shared machine it leaves out the time slices other processes take.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from compiler.sparse.layers import kernel_layer
 from passes.simd_sparsity.groups import Candidate, keep_top, simd_matrix_mask, weight_mask
 
 DENSITIES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+clock = time.thread_time  # CPU seconds of the calling thread (torch on one thread runs inline)
 
 
 @dataclass(frozen=True)
@@ -58,18 +64,38 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def best_ms(fn: Callable[[], object], budget_s: float = 0.15, max_runs: int = 40) -> float:
-    """Fastest of several runs (after two warm-ups), within about `budget_s` seconds."""
+def l2_bytes() -> int:
+    """The L2 cache of one core (2 MiB when the system does not say)."""
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip().upper()
+        return int(text[:-1]) * {"K": 1 << 10, "M": 1 << 20}[text[-1]] if text[-1] in "KM" else int(text)
+    except (OSError, ValueError):
+        return 2 << 20
+
+
+_FLUSH: list[torch.Tensor] = []
+
+
+def flush_l2() -> None:
+    """Evict the core's L2 cache by reading a buffer four times its size (the L3 keeps its data)."""
+    if not _FLUSH:
+        _FLUSH.append(torch.ones(4 * l2_bytes() // 4))
+    _FLUSH[0].sum()
+
+
+def best_ms(fn: Callable[[], object], budget_s: float = 0.15, max_runs: int = 40, cold: bool = True) -> float:
+    """Fastest of several runs (after two warm-ups), within about `budget_s` seconds; with `cold`,
+    each run starts with the L2 cache flushed."""
     fn()
-    start = time.perf_counter()
     fn()
-    first = time.perf_counter() - start
-    runs = int(min(max_runs, max(5, budget_s / max(first, 1e-6))))
-    best = first
-    for _ in range(runs):
-        start = time.perf_counter()
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < 5 or (runs < max_runs and spent < budget_s):
+        if cold:
+            flush_l2()
+        start = clock()
         fn()
-        best = min(best, time.perf_counter() - start)
+        elapsed = clock() - start
+        best, spent, runs = min(best, elapsed), spent + elapsed, runs + 1
     return best * 1e3
 
 
@@ -151,8 +177,9 @@ def default_path() -> Path:
     return cache_dir() / "latency" / f"{host.hexdigest()[:16]}.json"
 
 
-def rest_ms(graph: Graph, layers: set[Node], inputs: Sequence[torch.Tensor]) -> float:
-    """Milliseconds of every op outside `layers`, replayed on the inputs they see in a real run."""
+def replay_ms(graph: Graph, inputs: Sequence[torch.Tensor], skip: set[Node] = frozenset()) -> float:
+    """Milliseconds of every op but `skip`, replayed in graph order on the inputs they see in a real
+    run: the replay goes through the caches as the model does."""
     env = dict(zip(graph.inputs, inputs))
     calls = []
     with torch.no_grad():
@@ -160,7 +187,33 @@ def rest_ms(graph: Graph, layers: set[Node], inputs: Sequence[torch.Tensor]) -> 
             args = [None if v is None else (v.data if v.data is not None else env[v]) for v in node.inputs]
             opdef = get_op(node.op)
             env.update(zip(node.outputs, opdef.run(args, node.attrs)))
-            if node not in layers:
+            if node not in skip:
                 calls.append((opdef, args, node.attrs))
         with one_thread():
-            return best_ms(lambda: [opdef.run(args, attrs) for opdef, args, attrs in calls], budget_s=0.5)
+            return best_ms(lambda: [opdef.run(args, attrs) for opdef, args, attrs in calls], budget_s=0.5,
+                           cold=False)
+
+
+@dataclass(frozen=True)
+class ModelLatency:
+    """A model's latency as `rest_ms + scale * (sum of its layers' table latencies)`.
+
+    `rest_ms`: every op outside the candidate layers, replayed; `dense_ms`: the whole model
+    replayed with every layer dense; `scale`: how much slower the dense layers ran in that replay
+    than their tables say (cache traffic between layers), applied to every layer's prediction.
+    """
+
+    rest_ms: float
+    dense_ms: float
+    scale: float
+
+    def predict(self, layers_ms: float) -> float:
+        return self.rest_ms + self.scale * layers_ms
+
+
+def model_latency(graph: Graph, tables: dict[Node, LatencyTable], inputs: Sequence[torch.Tensor]) -> ModelLatency:
+    """Calibrate the layer tables of a model on one replay of the dense model."""
+    rest = replay_ms(graph, inputs, set(tables))
+    dense = replay_ms(graph, inputs)
+    isolated = sum(t.dense_ms for t in tables.values())
+    return ModelLatency(rest, dense, max(dense - rest, 0.0) / isolated if isolated > 0 else 1.0)

@@ -38,7 +38,8 @@ from compiler.context import host_simd_width  # noqa: E402
 from compiler.ops import get_op  # noqa: E402
 from compiler.sparse.annotation import SparsityAnnotation  # noqa: E402
 from compiler.sparse.layers import kernel_layer  # noqa: E402
-from passes.simd_sparsity.latency import LatencyModel, clock, layer_key, model_latency, random_sparse_weight  # noqa: E402
+from passes.simd_sparsity.latency import (LatencyModel, clock, layer_key, model_latency,  # noqa: E402
+                                          random_sparse_weight)
 from passes.simd_sparsity.report import kernel_layers  # noqa: E402
 from tests.zoo import build  # noqa: E402
 

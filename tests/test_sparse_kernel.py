@@ -48,7 +48,9 @@ def assert_matches(out: torch.Tensor, ref: torch.Tensor) -> None:
 
 
 CONVS = [  # x shape, spatial dims, out channels, kernel, stride, padding, dilation, groups, lanes, bias
-    ((2, 8, 9, 7), 2, 20, 3, 1, 1, 1, 1, 16, True),      # 20 outputs: a last group of 4
+    ((2, 8, 9, 7), 2, 20, 3, 1, 1, 1, 1, 16, True),      # 20 outputs: a last group of 4; images side by side
+    ((4, 8, 6, 5), 2, 16, 3, 1, 2, 2, 2, 8, True),       # side by side with dilation and conv groups
+    ((3, 4, 6, 6), 2, 8, 3, 1, 0, 1, 1, 4, True),        # side by side without padding
     ((1, 16, 14, 14), 2, 32, 3, 2, 1, 1, 1, 8, False),   # stride 2
     ((1, 16, 11, 13), 2, 32, 3, 2, 2, 2, 2, 4, True),    # dilation 2 at stride 2, conv groups, odd sizes
     ((3, 6, 10, 10), 2, 12, 1, 1, 0, 1, 3, 4, True),     # grouped 1x1

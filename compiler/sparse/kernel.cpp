@@ -8,10 +8,12 @@
 //
 // Convolution: the input is zero-padded and split into stride phases (pack_planes), so that for
 // every stride and dilation output pixel q = oh * Ws + ow of a tap reads plane[offset + q]; a tap
-// is one contiguous run of the packed input. A tile is one hardware vector of 16 (AVX-512) or
-// 8 (AVX2) consecutive output pixels times the block's L channels, all kept in registers: per
-// nonzero group it loads one input vector and multiplies it by each of the L weights, broadcast
-// straight from memory. Columns ow >= OW of the Ws-wide rows are computed and thrown away.
+// is one contiguous run of the packed input. A stride-1 layer on a batch lays the images side by
+// side instead (pack_side_by_side): small images then waste little on padding columns. A tile is
+// one hardware vector of 16 (AVX-512) or 8 (AVX2) consecutive output pixels times the block's L
+// channels, all kept in registers: per nonzero group it loads one input vector and multiplies it
+// by each of the L weights, broadcast straight from memory. Padding columns (ow >= OW) of the
+// computed rows are thrown away.
 //
 // Matrix product (linear, matmul): a tile is P rows of the input times L output channels; the
 // tile's rows are transposed once so that each group reads P consecutive values, and every
@@ -129,8 +131,21 @@ void pack_planes(const float* x, int64_t C, int64_t H, int64_t W, int64_t sh, in
 }
 
 struct ConvShape {
-    int64_t N, C, H, W, O, OH, OW, sh, sw, ph, pw, groups, Hs, Ws, phases;
+    int64_t N, C, H, W, O, OH, OW, sh, sw, ph, pw, groups, Hs, Ws, phases, stacked;
 };
+
+// Zero-pad a batch of images [N][C][H][W] for a stride-1 conv and lay them side by side,
+// [C][H + 2ph][N * (W + pw) + pw]: neighbours share the pw zero columns between them, so on small
+// images the computed rows hold far fewer padding columns than one plane per image would.
+void pack_side_by_side(const float* x, const ConvShape& s, float* planes) {
+    const int64_t slot = s.W + s.pw;
+    std::fill(planes, planes + s.C * s.Hs * s.Ws, 0.0f);
+    for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t h = 0; h < s.H; ++h)
+                std::memcpy(planes + (c * s.Hs + h + s.ph) * s.Ws + n * slot + s.pw,
+                            x + ((n * s.C + c) * s.H + h) * s.W, s.W * sizeof(float));
+}
 
 template <int L>
 int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_start,
@@ -140,25 +155,30 @@ int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_st
     const int64_t Cg = s.C / s.groups, Og = s.O / s.groups;
     const int64_t blocks = (Og + L - 1) / L;
     const int64_t group_floats = Cg * s.sh * s.sw * s.Hs * s.Ws;
-    const int64_t rows = s.OH * s.Ws;  // computed pixels per channel, garbage columns included
+    const int64_t rows = s.OH * s.Ws;  // computed pixels per channel, padding columns included
     const int64_t tiles = (rows + T - 1) / T;
     // A 1x1-like layer (unit stride, no padding) reads the input as it is; its last tile is moved
     // back to end at the last pixel (recomputing a few), so no read leaves the image. Any other
-    // layer packs the input, with slack for the reads of the last tile and the garbage columns.
-    const bool packed = s.sh != 1 || s.sw != 1 || s.ph || s.pw || s.Hs != s.H || s.Ws != s.W || rows < T;
+    // layer packs the input, with slack for the reads of the last tile and the padding columns.
+    const bool packed = s.stacked || s.sh != 1 || s.sw != 1 || s.ph || s.pw || s.Hs != s.H || s.Ws != s.W ||
+                        rows < T;
     static thread_local std::vector<float> planes, wide;
     if (packed) {
         const int64_t used = s.groups * group_floats;
         planes.resize(used + s.Ws + 2 * T + kPrefetchFloats);
         std::fill(planes.begin() + used, planes.end(), 0.0f);
     }
-    const bool direct = s.Ws == s.OW;  // no garbage columns: write straight into y
+    const bool direct = s.Ws == s.OW;  // no padding columns: write straight into y
     if (!direct) wide.resize(s.O * rows);
     const int64_t chunk_tiles = std::max<int64_t>(1, kChunkInputFloats / std::max<int64_t>(1, Cg) / T);
 
-    for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t n = 0; n < (s.stacked ? 1 : s.N); ++n) {  // side by side: the whole batch at once
         const float* image = x + n * s.C * s.H * s.W;
-        if (packed) pack_planes(image, s.C, s.H, s.W, s.sh, s.sw, s.ph, s.pw, s.Hs, s.Ws, s.phases, planes.data());
+        if (s.stacked) {
+            pack_side_by_side(x, s, planes.data());
+        } else if (packed) {
+            pack_planes(image, s.C, s.H, s.W, s.sh, s.sw, s.ph, s.pw, s.Hs, s.Ws, s.phases, planes.data());
+        }
         const float* input = packed ? planes.data() : image;
         float* out = direct ? y + n * s.O * rows : wide.data();
         for (int64_t g = 0; g < s.groups; ++g) {
@@ -176,10 +196,13 @@ int conv2d(const float* x, float* y, const ConvShape& s, const int32_t* block_st
                     }
                 }
         }
-        if (!direct) {  // drop the garbage columns: [O][OH][Ws] -> [O][OH][OW]
-            float* dst = y + n * s.O * s.OH * s.OW;
+        if (direct) continue;
+        // drop the padding columns: [O][OH][Ws] -> [O][OH][OW], image by image when side by side
+        const int64_t images = s.stacked ? s.N : 1, slot = s.stacked ? s.W + s.pw : 0;
+        for (int64_t m = 0; m < images; ++m) {
+            float* dst = y + (n + m) * s.O * s.OH * s.OW;
             for (int64_t r = 0; r < s.O * s.OH; ++r)
-                std::memcpy(dst + r * s.OW, out + r * s.Ws, s.OW * sizeof(float));
+                std::memcpy(dst + r * s.OW, out + r * s.Ws + m * slot, s.OW * sizeof(float));
         }
     }
     return 0;
@@ -252,14 +275,15 @@ extern "C" {
 int nnf_vector_floats() { return kVectorFloats; }
 
 // y[N][O][OH][OW] = conv2d(x[N][C][H][W]); `shape` is N, C, H, W, O, OH, OW, stride h/w,
-// padding h/w, groups, the phase-plane size Hs, Ws the offsets were computed for, and the bit
-// mask of the stride phases some tap reads.
+// padding h/w, groups, the phase-plane size Hs, Ws the offsets were computed for, the bit mask
+// of the stride phases some tap reads, and 1 when the batch is laid side by side (stride 1).
 int nnf_sparse_conv2d(const float* x, float* y, const int64_t* shape, int lanes, const int32_t* block_start,
                       const int32_t* offsets, const float* values, const float* bias) {
-    const ConvShape s{shape[0], shape[1], shape[2],  shape[3],  shape[4],  shape[5],  shape[6], shape[7],
-                      shape[8], shape[9], shape[10], shape[11], shape[12], shape[13], shape[14]};
+    const ConvShape s{shape[0], shape[1], shape[2],  shape[3],  shape[4],  shape[5],  shape[6],  shape[7],
+                      shape[8], shape[9], shape[10], shape[11], shape[12], shape[13], shape[14], shape[15]};
     if (s.groups < 1 || s.C % s.groups || s.O % s.groups || s.sh < 1 || s.sw < 1) return 2;
     if (s.Hs * s.sh < s.H + 2 * s.ph || s.Ws * s.sw < s.W + 2 * s.pw || s.Ws < s.OW) return 3;
+    if (s.stacked && (s.sh != 1 || s.sw != 1 || s.Ws != s.N * (s.W + s.pw) + s.pw)) return 4;
     switch (lanes) {
         case 4: return conv2d<4>(x, y, s, block_start, offsets, values, bias);
         case 8: return conv2d<8>(x, y, s, block_start, offsets, values, bias);

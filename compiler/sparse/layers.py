@@ -40,11 +40,13 @@ def unsupported(node: Node) -> str | None:
 
 def conv_geometry(node: Node) -> ConvGeometry:
     a, w, x, y = node.attrs, node.inputs[1].shape, node.inputs[0].shape, node.outputs[0].shape
-    if len(a["stride"]) == 1:  # a conv1d is a conv2d of height 1
+    spatial = len(a["stride"])
+    batch = x[0] if len(x) == spatial + 2 else 1
+    if spatial == 1:  # a conv1d is a conv2d of height 1
         return ConvGeometry(x[-2], 1, x[-1], y[-2], 1, y[-1], (1, a["stride"][0]), (0, a["padding"][0]),
-                            (1, a["dilation"][0]), (1, w[2]), a["groups"])
+                            (1, a["dilation"][0]), (1, w[2]), a["groups"], batch)
     return ConvGeometry(x[-3], x[-2], x[-1], y[-3], y[-2], y[-1], tuple(a["stride"]), tuple(a["padding"]),
-                        tuple(a["dilation"]), (w[2], w[3]), a["groups"])
+                        tuple(a["dilation"]), (w[2], w[3]), a["groups"], batch)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,6 @@ def kernel_layer(node: Node, weight: torch.Tensor, bias: torch.Tensor | None, la
         geometry = conv_geometry(node)
         packed = pack(matrices, lanes, geometry.column_offsets(), bias)
         return SparseLayer(packed, runtime.sparse_conv,
-                           (geometry.shape_vector(0)[1:], lanes, len(node.attrs["stride"])))
+                           (geometry.shape_vector(), lanes, len(node.attrs["stride"])))
     packed = pack(matrices, lanes, np.arange(matrices.shape[-1]), bias)
     return SparseLayer(packed, runtime.sparse_matmul, (matrices.shape[1], lanes))

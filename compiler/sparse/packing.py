@@ -71,10 +71,21 @@ class ConvGeometry:
     dilation: tuple[int, int]
     kernel: tuple[int, int]
     groups: int
+    batch: int = 1
+
+    @property
+    def side_by_side(self) -> bool:
+        """A stride-1 layer on a batch of padded images lays them side by side, sharing the
+        padding columns between neighbours (a 1x1 layer without padding reads its input in place)."""
+        in_place = self.padding == (0, 0) and self.kernel == (1, 1)
+        return self.stride == (1, 1) and self.batch > 1 and not in_place
 
     @property
     def planes(self) -> tuple[int, int]:
-        """Rows and columns of one stride phase of the zero-padded input."""
+        """Rows and columns of one stride phase of the zero-padded input (of the whole batch when
+        side by side)."""
+        if self.side_by_side:
+            return self.height + 2 * self.padding[0], self.batch * (self.width + self.padding[1]) + self.padding[1]
         return (math.ceil((self.height + 2 * self.padding[0]) / self.stride[0]),
                 math.ceil((self.width + 2 * self.padding[1]) / self.stride[1]))
 
@@ -95,8 +106,9 @@ class ConvGeometry:
         (sh, sw), (dh, dw), (kh, kw) = self.stride, self.dilation, self.kernel
         return sum({1 << ((r * dh % sh) * sw + s * dw % sw) for r in range(kh) for s in range(kw)})
 
-    def shape_vector(self, batch: int) -> tuple[int, ...]:
+    def shape_vector(self) -> tuple[int, ...]:
         """The `shape` argument of nnf_sparse_conv2d."""
         hs, ws = self.planes
-        return (batch, self.channels, self.height, self.width, self.out_channels, self.out_height,
-                self.out_width, *self.stride, *self.padding, self.groups, hs, ws, self.phases)
+        return (self.batch, self.channels, self.height, self.width, self.out_channels, self.out_height,
+                self.out_width, *self.stride, *self.padding, self.groups, hs, ws, self.phases,
+                int(self.side_by_side))

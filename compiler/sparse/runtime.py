@@ -22,15 +22,15 @@ def _check(code: int, what: str) -> None:
 def sparse_conv(x: torch.Tensor, block_start: torch.Tensor, offsets: torch.Tensor, values: torch.Tensor,
                 bias: torch.Tensor, geometry: tuple[int, ...], lanes: int, spatial: int) -> torch.Tensor:
     """conv1d (`spatial` 1) or conv2d (2) of x with the packed weight, batched or not; `geometry`
-    is `ConvGeometry.shape_vector` without the batch (a conv1d is a conv2d of height 1)."""
-    channels, height, width, out_channels, out_height, out_width = geometry[:6]
-    if tuple(x.shape[-spatial - 1:]) != ((channels, height, width) if spatial == 2 else (channels, width)):
-        raise SparseKernelError(f"the sparse conv expects inputs [N, {channels}, {height}, {width}]"
-                                if spatial == 2 else f"the sparse conv expects inputs [N, {channels}, {width}]",
+    is `ConvGeometry.shape_vector` (a conv1d is a conv2d of height 1)."""
+    batch, channels, height, width, out_channels, out_height, out_width = geometry[:7]
+    expected = (channels, height, width) if spatial == 2 else (channels, width)
+    if tuple(x.shape[-spatial - 1:]) != expected or x.numel() != batch * channels * height * width:
+        raise SparseKernelError(f"this sparse conv was packed for inputs {[batch, *expected]}",
                                 where=f"got {list(x.shape)}")
-    image = x.reshape(-1, channels, height, width).contiguous().float()
-    y = torch.empty(image.shape[0], out_channels, out_height, out_width)
-    shape = (ctypes.c_int64 * 15)(image.shape[0], *geometry)
+    image = x.reshape(batch, channels, height, width).contiguous().float()
+    y = torch.empty(batch, out_channels, out_height, out_width)
+    shape = (ctypes.c_int64 * len(geometry))(*geometry)
     _check(load_kernel().nnf_sparse_conv2d(image.data_ptr(), y.data_ptr(), shape, lanes, block_start.data_ptr(),
                                            offsets.data_ptr(), values.data_ptr(), bias.data_ptr()), "conv")
     spatial_out = (out_height, out_width) if spatial == 2 else (out_width,)

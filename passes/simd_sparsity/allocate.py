@@ -50,9 +50,10 @@ def allocate(layers: Sequence[LayerChoices], rest_ms: float, budget_ms: float, d
     """The least-importance-removed choice meeting `budget_ms` (exact over the density grid)."""
     floor = rest_ms + sum(float(c.latency_ms.min()) for c in layers)
     if budget_ms < floor:
+        fraction = math.ceil(floor / dense_ms * 1000) / 1000
         raise BudgetError(f"latency budget {budget_ms:.3f} ms is below what the sparsest allowed layers reach: "
                           f"{floor:.3f} ms ({floor / dense_ms:.3f} of the dense {dense_ms:.3f} ms)",
-                          hint=f"ask for at least {floor:.3f} ms (latency-budget={math.ceil(floor / dense_ms * 1000) / 1000})"
+                          hint=f"ask for at least {floor:.3f} ms (latency-budget={fraction})"
                                ", or allow sparser layers with a higher max-sparsity")
     step = (budget_ms - rest_ms) / bins
     best = np.zeros(bins + 1)  # least removed importance within b bins of latency, over the layers so far

@@ -46,6 +46,12 @@ from tests.zoo import build  # noqa: E402
 DENSITIES = (1.0, 0.5, 0.25)
 
 
+def resnet50_224():
+    """ResNet-50 at 224x224, batch 1, for `nnforge sparsity-latency bench/simd_sparsity.py:resnet50_224`."""
+    zoo = build("resnet50", input_size=224, batch=1)
+    return zoo.module, zoo.example_inputs
+
+
 def interleaved_ms(calls: list, rounds: int) -> list[float]:
     """Fastest time of each call over `rounds` rounds; every round runs every call (after a warm-up)."""
     for call in calls:
@@ -157,15 +163,15 @@ def whole_model(pipelines: list[str], rounds: int) -> list[dict]:
           f"({'met' if worst <= 0.10 else 'MISSED'})")
     budgeted = [r for r in rows if "latency.budget_ms" in r["stats"]]
     if budgeted:
-        print("\n## Allocation at the same predicted latency (importance removed, lower is better)\n")
+        print("\n## Allocation at the same predicted latency (share of the importance removed, lower is better)\n")
         print("| pipeline | budget ms | solver: predicted ms, removed | uniform: density, predicted ms, removed |")
         print("|---|---:|---:|---:|")
         for r in budgeted:
             s = r["stats"]
             print(f"| `{r['pipeline']}` | {s['latency.budget_ms']:.2f} | {s['latency.predicted_ms']:.2f}, "
-                  f"{s['importance_removed']:.1f} | {s.get('uniform.density', float('nan')):.3f}, "
+                  f"{s['importance_removed']:.3f} | {s.get('uniform.density', float('nan')):.3f}, "
                   f"{s.get('uniform.predicted_ms', float('nan')):.2f}, "
-                  f"{s.get('uniform.importance_removed', float('nan')):.1f} |")
+                  f"{s.get('uniform.importance_removed', float('nan')):.3f} |")
     return rows
 
 

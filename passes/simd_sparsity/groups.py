@@ -69,11 +69,12 @@ def find_layers(graph: Graph, *, pattern: str, lanes: int, m: int, skip: Sequenc
         if matching_pattern(skip, names) is not None:
             skipped[name] = "matches skip"
             continue
-        reason = _why_not(Candidate(node, layout, weight, name), pattern, lanes, m)
+        layer = Candidate(node, layout, weight, name)
+        reason = _why_not(layer, pattern, lanes, m)
         if reason:
             skipped[name] = reason
         else:
-            found.append(Candidate(node, layout, weight, name))
+            found.append(layer)
     return found, skipped
 
 

@@ -1,8 +1,9 @@
 """The latency table behind `nnforge sparsity-latency`, and its plot of latency against density.
 
 One row per layer the sparse kernel runs: torch's dense time, then the kernel's measured time at
-each density of the latency model. `--plot` draws one layer's piecewise-linear model with the
-measured points and torch's dense time as a PNG.
+each density of the latency model; then the whole model's predicted latency at a few uniform
+densities (calibrated on one replay of the dense model, `latency.model_latency`). `--plot` draws
+one layer's piecewise-linear model with the measured points and torch's dense time as a PNG.
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from compiler.api import random_inputs
 from compiler.atomic import atomic_path
 from compiler.context import host_simd_width
 from compiler.errors import UserInputError
 from compiler.ir import Graph
 from compiler.sparse.layers import unsupported
 from passes.simd_sparsity.groups import Candidate, find_layers
-from passes.simd_sparsity.latency import LatencyModel, LatencyTable
+from passes.simd_sparsity.latency import LatencyModel, LatencyTable, model_latency
 
 
 def kernel_layers(graph: Graph, lanes: int, only: tuple[str, ...] = ()) -> list[Candidate]:
@@ -44,6 +46,12 @@ def latency_report(graph: Graph, simd: int | None = None, layer: str | None = No
     lines = [f"sparse kernel latency, simd={lanes}, one thread (ms; x = dense / sparse); cache {model.path}"]
     lines += ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
               for r in [head, *rows]]
+    if not layer:
+        timing = model_latency(graph, {c.node: t for c, t in tables}, random_inputs(graph))
+        lines.append(f"whole model (predicted, every layer above at one density; the rest {timing.rest_ms:.3f} ms, "
+                     f"layers x{timing.scale:.2f} in context): " + ", ".join(
+                         f"d={d:g}: {timing.predict(sum(t.layer(d) for _, t in tables)):.3f} ms"
+                         for d in (1.0, 0.75, 0.5, 0.25)))
     if plot is not None:
         plot_layer(tables[0][0].name, tables[0][1], Path(plot))
         lines.append(f"plot of {tables[0][0].name}: {plot}")

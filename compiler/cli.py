@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     _model_args(latency)
     latency.add_argument("--simd", type=int, choices=(4, 8, 16), default=None,
                          help="output channels per SIMD group (default: the host's fp32 lanes)")
+    latency.add_argument("--pipeline", default="", metavar="SPEC_OR_FILE",
+                         help="passes to run first (fold-bn folds BatchNorm into the convs as deployed)")
     latency.add_argument("--layer", default=None, help="only layers matching this name or glob")
     latency.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                          help="plot latency against density for the first matching layer")
@@ -164,10 +166,11 @@ def _cmd_inspect(args) -> int:
 
 
 def _cmd_sparsity_latency(args) -> int:
+    from compiler.api import compile
     from compiler.passes import get_pass
 
-    loaded, inputs, shapes, import_model = _load(args)
-    graph = import_model(loaded.model, inputs, shapes)
+    loaded, inputs, shapes, _ = _load(args)
+    graph = compile(loaded.model, inputs, pipeline=args.pipeline, input_shapes=shapes).graph
     sys.stdout.write(get_pass("simd-sparsify").latency_report(graph, simd=args.simd, layer=args.layer,
                                                                  plot=args.plot))
     return 0

@@ -77,6 +77,8 @@ def fine_grained(graph: Graph, sparsity: float) -> Graph:
 def evaluate(name: str, make_graph, data, rounds: int, x: torch.Tensor, sparse: bool) -> dict:
     """Accuracy before and after fine-tuning, latency as the compiler's output runs it."""
     graph = make_graph()
+    for weight in graph.weights.values():  # fine-tuning writes them: never the trained model's own tensors
+        weight.data = weight.data.clone()
     target = SPARSE_TORCH if sparse else get_backend("pytorch")()
     row = {"method": name, "params": graph.param_count(),
            "accuracy": accuracy(target.lower(graph, None).obj, data[2], data[3])}

@@ -8,12 +8,13 @@ The digits CNN of tests/test_prune_digits.py (scikit-learn's 8x8 handwritten dig
 
 * SIMD groups: `simd-sparsify` at 50% and 75% of the groups (simd = the host's lanes), run by the
   sparse kernel (`target pytorch{sparse-kernel=true}`);
-* SIMD groups under a latency budget: `simd-sparsify{latency-budget="<ms>ms"}` at the latency the
-  uniform 50% / 75% models were measured at, the per-layer densities chosen by the solver;
+* SIMD groups under a latency budget: `simd-sparsify{latency-budget="<ms>ms"}`, the per-layer
+  densities chosen by the solver, at the loosest budget whose model is measured as fast as the
+  uniform 50% / 75% model (predictions on layers this small are noisy);
 * fine-grained: the smallest 50% / 75% of each layer's weights, elementwise (no kernel speeds that
   up on a CPU: it runs torch's dense layers);
-* channels: the `prune` pass at the smallest ratio whose (dense, smaller) model is as fast as the
-  SIMD model measured at 50% / 75%.
+* channels: the `prune` pass at the smallest ratio (steps of 0.05) whose (dense, smaller) model is
+  measured as fast as the uniform SIMD model at 50% / 75%.
 
 Each is evaluated as it comes out of the compiler and after a short fine-tune (6 epochs, pruned
 weights held at zero). Latency is the batch-of-50 forward on one thread, the thread's CPU time,
@@ -104,23 +105,31 @@ def main() -> None:
         def folded(pipeline: str = "") -> Graph:
             return compile(model, (x,), "fold-bn" + (f",{pipeline}" if pipeline else "")).graph
 
+        def as_fast_as(target_ms: float, pipelines: list[str], sparse: bool) -> str:
+            """The first pipeline (least pruning first) whose compiled model is measured at most 2%
+            slower than `target_ms`: the same measured latency, whatever the predictions said."""
+            backend = SPARSE_TORCH if sparse else get_backend("pytorch")()
+            for pipeline in pipelines:
+                module = backend.lower(compile(model, (x,), pipeline).graph, None).obj
+                if latency_ms(module, x, args.rounds) <= 1.02 * target_ms:
+                    return pipeline
+            return pipelines[-1]
+
         rows = [evaluate("dense", folded, data, args.rounds, x, sparse=False)]
         for sparsity in (0.5, 0.75):
             simd = evaluate(f"SIMD groups, uniform {sparsity:.0%}",
                             lambda: folded(f"simd-sparsify{{sparsity={sparsity}}}"), data, args.rounds, x, True)
             rows.append(simd)
-            budget = f'latency-budget="{simd["latency_ms"]:.3f}ms"'  # the uniform model's measured latency
-            rows.append(evaluate(f"SIMD groups, {budget}", lambda: folded(f"simd-sparsify{{{budget}}}"), data,
-                                 args.rounds, x, True))
+            target = simd["latency_ms"]
+            budget = as_fast_as(target, [f'fold-bn,simd-sparsify{{latency-budget="{target * f:.3f}ms"}}'
+                                         for f in (1.3, 1.2, 1.1, 1.0, 0.9, 0.8)], sparse=True)
+            rows.append(evaluate(f"SIMD groups, {budget.split('{')[1][:-1]}",
+                                 lambda: compile(model, (x,), budget).graph, data, args.rounds, x, True))
             rows.append(evaluate(f"fine-grained {sparsity:.0%}", lambda: fine_grained(folded(), sparsity), data,
                                  args.rounds, x, False))
-            for ratio in [r / 20 for r in range(1, 19)]:
-                graph = compile(model, (x,), f"prune{{ratio={ratio}}},fold-bn").graph
-                if latency_ms(get_backend("pytorch")().lower(graph, None).obj, x, args.rounds) <= simd["latency_ms"]:
-                    break
-            rows.append(evaluate(f"channels, prune ratio {ratio:.2f}",
-                                 lambda: compile(model, (x,), f"prune{{ratio={ratio}}},fold-bn").graph, data,
-                                 args.rounds, x, False))
+            channels = as_fast_as(target, [f"prune{{ratio={r / 20}}},fold-bn" for r in range(1, 19)], sparse=False)
+            rows.append(evaluate(f"channels, {channels.split(',')[0]}", lambda: compile(model, (x,), channels).graph,
+                                 data, args.rounds, x, False))
     print(f"\n## Digits CNN (test accuracy on 450 held-out images; latency of a batch of {BATCH}, one thread)\n")
     print("| method | params | latency ms | x dense | accuracy | after fine-tune |")
     print("|---|---:|---:|---:|---:|---:|")

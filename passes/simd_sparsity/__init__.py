@@ -126,7 +126,7 @@ class SimdSparsify(Pass):
         reference = interpret(graph, *batches[0])
         kept = total = 0
         removed_sq = weight_sq = 0.0
-        exact = True
+        exact, per_layer = True, {}
         for layer in layers:
             result = self._apply(graph, layer, scores[layer], densities[layer], lanes)
             if result is None:
@@ -134,8 +134,10 @@ class SimdSparsify(Pass):
             annotation, lost_sq, all_sq = result
             kept, total = kept + annotation.kept, total + annotation.total
             removed_sq, weight_sq, exact = removed_sq + lost_sq, weight_sq + all_sq, exact and lost_sq == 0
-            stats[f"density.{layer.name}"] = round(annotation.density, 4)
-        stats.update(layers=sum(1 for k in stats if k.startswith("density.")), groups=total, groups_kept=kept,
+            per_layer[f"density.{layer.name}"] = round(annotation.density, 4)
+        if len(set(per_layer.values())) > 1:  # one density for all says it once, in `density`
+            stats.update(per_layer)
+        stats.update(layers=len(per_layer), groups=total, groups_kept=kept,
                      density=kept / total if total else 1.0, exact="yes" if exact else "no",
                      weight_error=(removed_sq / weight_sq) ** 0.5 if weight_sq else 0.0,
                      output_error=max_difference(reference, interpret(graph, *batches[0]))[1])

@@ -120,3 +120,19 @@ def test_cli_prints_the_latency_table_and_plots_a_layer(latency_cache, single_th
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code = main(["sparsity-latency", f"{model_file}:build", "--input-shape", "1x8x12x12", "--layer", "nope"])
     assert code == 2 and "no layer the sparse kernel runs matches 'nope'" in capsys.readouterr().err
+
+
+def test_a_budget_on_a_zoo_cnn_imported_from_onnx(latency_cache, single_thread, tmp_path):
+    from compiler.backend import get_backend
+    from tests.zoo import build
+
+    zoo = build("resnet18", batch=1, input_size=32)
+    onnx_file = tmp_path / "resnet18.onnx"
+    compile(zoo.module, zoo.example_inputs, target="onnx", output=onnx_file)
+    result = compile(onnx_file, zoo.example_inputs, "fold-bn,simd-sparsify{latency-budget=0.7}",
+                     target=get_backend("pytorch")(sparse_kernel=True), check_equivalence=True)
+    stats = result.report.passes[-1].stats
+    assert stats["latency.predicted_ms"] <= stats["latency.budget_ms"]
+    assert stats["importance_removed"] <= stats.get("uniform.importance_removed", 1.0)
+    assert any(k.startswith("density.") for k in stats)  # densities differ per layer
+    assert result.report.artifacts[0]["max_rel_diff"] <= 1e-5

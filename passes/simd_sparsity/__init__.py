@@ -31,6 +31,7 @@ import torch
 
 from compiler import calibration as calib
 from compiler.context import DEFAULT_CONTEXT, PassContext
+from compiler.errors import PipelineError
 from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.manager import max_difference
@@ -53,12 +54,25 @@ _MS = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*ms\s*$")
 
 def parse_budget(budget: float | str, dense_ms: float) -> float:
     """Milliseconds from a fraction of `dense_ms` (0 < f <= 1) or a "12ms" string."""
+    kind, value = _budget(budget)
+    return value if kind == "ms" else value * dense_ms
+
+
+def _budget(budget: float | str) -> tuple[str, float]:
+    """("ms", milliseconds) or ("fraction", f); a ValueError naming the accepted forms otherwise."""
     if isinstance(budget, str):
         found = _MS.match(budget)
         if found:
-            return float(found.group(1))
-        budget = float(budget)
-    return budget * dense_ms
+            return "ms", float(found.group(1))
+        try:
+            budget = float(budget)
+        except ValueError:
+            raise ValueError(f'latency-budget must be a fraction of the dense latency (0.5) or milliseconds '
+                             f'("12ms"), got {budget!r}') from None
+    if not 0.0 < budget <= 1.0:
+        raise ValueError(f'latency-budget as a number is a fraction of the dense latency in (0, 1]; '
+                         f'write "{budget}ms" for milliseconds')
+    return "fraction", budget
 
 
 @register_pass("simd-sparsify")
@@ -98,19 +112,13 @@ class SimdSparsify(Pass):
         if self.latency_budget is not None:
             if self.pattern != "simd":
                 raise ValueError("latency-budget needs pattern=simd: the sparse kernel runs SIMD groups only")
-            text = self.latency_budget
-            if isinstance(text, str) and not _MS.match(text):
-                try:
-                    text = float(text)
-                except ValueError:
-                    raise ValueError(f"latency-budget must be a fraction of the dense latency (0.5) or "
-                                     f'milliseconds ("12ms"), got {self.latency_budget!r}') from None
-            if not isinstance(text, str) and not 0.0 < text <= 1.0:
-                raise ValueError(f'latency-budget as a number is a fraction of the dense latency in (0, 1]; '
-                                 f'write "{text}ms" for milliseconds')
+            _budget(self.latency_budget)
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         lanes = self.simd or ctx.target.simd_width
+        if lanes not in LANES:
+            raise PipelineError(f"the target's simd width {lanes} is not one of {LANES}",
+                                hint="give the pass simd=4, 8 or 16")
         layers, skipped = find_layers(graph, pattern=self.pattern, lanes=lanes, m=self.m, skip=self.skip,
                                       only=self.only)
         stats: dict = {"simd": lanes, "pattern": self.pattern, "skipped": len(skipped),

@@ -79,7 +79,7 @@ _FLUSH: list[torch.Tensor] = []
 def flush_l2() -> None:
     """Evict the core's L2 cache by reading a buffer four times its size (the L3 keeps its data)."""
     if not _FLUSH:
-        _FLUSH.append(torch.ones(4 * l2_bytes() // 4))
+        _FLUSH.append(torch.ones(l2_bytes()))  # that many floats: four times the cache's bytes
     _FLUSH[0].sum()
 
 
@@ -107,6 +107,7 @@ def layer_key(node: Node, lanes: int) -> str:
 
 
 def random_sparse_weight(layer: Candidate, lanes: int, density: float, gen: torch.Generator) -> torch.Tensor:
+    """A random weight of the layer's shape with `density` of its SIMD groups kept, at random."""
     g, rows, cols = layer.matrix_shape
     blocks = -(-rows // lanes)
     keep = keep_top(torch.rand(g, blocks, cols, generator=gen), round(density * g * blocks * cols))

@@ -158,7 +158,7 @@ class SimdSparsify(Pass):
 
     def _apply(self, graph: Graph, layer: Candidate, scores: torch.Tensor, density: float, lanes: int):
         """Zero the layer's least important groups; returns (annotation, removed w^2, all w^2)."""
-        g, rows, cols = layer.matrix_shape
+        rows = layer.matrix_shape[1]
         if self.pattern == "nm":
             matrix_mask = nm_matrix_mask(scores, layer, self.n, self.m)
             annotation = SparsityAnnotation("nm", (1, 1), int(matrix_mask.sum()), matrix_mask.numel(),
@@ -182,6 +182,8 @@ class SimdSparsify(Pass):
     # ---- latency budget -------------------------------------------------------------------
     def _allocate(self, graph: Graph, layers: list[Candidate], scores: dict, lanes: int,
                   inputs, stats: dict) -> dict[Candidate, float]:
+        """Per-layer densities meeting the budget with the least importance removed (allocate.py);
+        layers the kernel does not run stay dense, layers named in `ratios` keep their ratio."""
         dense_only = {layer: 1.0 for layer in layers if unsupported(layer.node) is not None}
         layers = [layer for layer in layers if layer not in dense_only]  # pruning them would save no time
         if dense_only:

@@ -130,3 +130,15 @@ def test_without_a_compiler_the_error_is_clear_and_dense_layers_still_run(tmp_pa
         assert dense.artifact.run(x)[0].shape == (1, 16, 6, 6)
     finally:
         build.load_kernel.cache_clear()
+
+
+def test_a_packed_layer_refuses_inputs_of_another_shape():
+    graph, node = layer_graph("conv", (2, 8, 9, 9), torch.randn(16, 8, 3, 3), None, stride=[1, 1], padding=[1, 1],
+                              dilation=[1, 1], groups=1)
+    conv = kernel_layer(node, group_sparse(graph, 16, 0.5, seed=0), None, 16)
+    with pytest.raises(build.SparseKernelError, match=r"packed for inputs \[2, 8, 9, 9\]"):
+        conv(torch.randn(1, 8, 9, 9))  # images side by side were laid out for a batch of 2
+    graph, node = layer_graph("linear", (3, 12), torch.randn(16, 12), None)
+    linear = kernel_layer(node, group_sparse(graph, 16, 0.5, seed=0), None, 16)
+    with pytest.raises(build.SparseKernelError, match=r"packed for inputs \[\.\.\., 12\]"):
+        linear(torch.randn(3, 10))

@@ -76,4 +76,4 @@ def kernel_layer(node: Node, weight: torch.Tensor, bias: torch.Tensor | None, la
         return SparseLayer(packed, runtime.sparse_conv,
                            (geometry.shape_vector(), lanes, len(node.attrs["stride"])))
     packed = pack(matrices, lanes, np.arange(matrices.shape[-1]), bias)
-    return SparseLayer(packed, runtime.sparse_matmul, (matrices.shape[1], lanes))
+    return SparseLayer(packed, runtime.sparse_matmul, (matrices.shape[2], matrices.shape[1], lanes))

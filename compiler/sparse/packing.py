@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from compiler.sparse.build import SparseKernelError
+
 
 @dataclass(frozen=True)
 class PackedWeight:
@@ -45,7 +47,8 @@ def pack(matrices: torch.Tensor, lanes: int, column_offsets: np.ndarray,
     block_start = torch.zeros(g * blocks + 1, dtype=torch.int64)
     block_start[1:] = counts.cumsum(0)
     if block_start[-1] >= 2**31 or (len(column_offsets) and int(np.max(column_offsets)) >= 2**31):
-        raise ValueError("layer too large for the kernel's 32-bit offsets")
+        raise SparseKernelError("a layer too large for the sparse kernel's 32-bit offsets",
+                                hint="leave it dense: simd-sparsify{skip=[...]}")
     padded_bias = torch.zeros(g * blocks * lanes)
     if bias is not None:
         rows = matrices.shape[1]

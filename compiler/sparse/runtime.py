@@ -38,9 +38,12 @@ def sparse_conv(x: torch.Tensor, block_start: torch.Tensor, offsets: torch.Tenso
 
 
 def sparse_matmul(x: torch.Tensor, block_start: torch.Tensor, offsets: torch.Tensor, values: torch.Tensor,
-                  bias: torch.Tensor, out_features: int, lanes: int) -> torch.Tensor:
-    """x [..., K] times the packed [out_features, K] weight (transposed), plus bias: [..., out]."""
-    k = x.shape[-1]
+                  bias: torch.Tensor, in_features: int, out_features: int, lanes: int) -> torch.Tensor:
+    """x [..., in] times the packed [out, in] weight (transposed), plus bias: [..., out]."""
+    k = x.shape[-1] if x.dim() else 0
+    if k != in_features:
+        raise SparseKernelError(f"this sparse matmul was packed for inputs [..., {in_features}]",
+                                where=f"got {list(x.shape)}")
     rows = x.reshape(-1, k).contiguous().float()
     y = torch.empty(rows.shape[0], out_features)
     _check(load_kernel().nnf_sparse_matmul(rows.data_ptr(), y.data_ptr(), rows.shape[0], k, out_features, lanes,

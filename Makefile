@@ -28,6 +28,7 @@ bench: install
 	$(PYTHON) bench/quant.py
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/block_conv.py
+	$(PYTHON) bench/simd_sparsity.py --quick
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

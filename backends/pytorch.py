@@ -12,6 +12,10 @@ With an output directory the backend writes (atomically, as one directory):
                          Arguments and results keep the source model's order; Python needs
                          identifiers, so SOURCE_INPUTS / SOURCE_OUTPUTS map them to its names.
     weights.safetensors  the parameters and buffers
+
+`sparse-kernel=true` runs layers pruned by `simd-sparsify` through the SIMD-group sparse kernel
+(backends/pytorch_sparse.py) in the GraphModule; the standalone model.py keeps torch's dense
+calls on the masked weights (the same numbers, no C++ compiler needed where it runs).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Value
 from compiler.ops import get_op
 from compiler.quant.codegen import helper_source
+from backends.pytorch_sparse import sparse_call
 
 MODEL_FILE = "model.py"
 WEIGHTS_FILE = "weights.safetensors"
@@ -42,20 +47,23 @@ WEIGHTS_FILE = "weights.safetensors"
 @register_backend("pytorch")
 @dataclass(frozen=True)
 class PyTorchBackend(Backend):
-    """Lower to a torch.fx GraphModule; with an output folder, also model.py + weights."""
+    """Lower to a torch.fx GraphModule; with an output folder, also model.py + weights.
+    `sparse-kernel`: run simd-sparsified layers through the sparse C++ kernel."""
 
     suffix = ""
+    sparse_kernel: bool = False
 
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
-        gm, params = build_graph_module(graph)
+        gm, params = build_graph_module(graph, sparse_kernel=self.sparse_kernel)
         files: list[Path] = []
         info: dict = {"class": type(gm).__name__, "nodes": len(gm.graph.nodes),
                       "parameters": len(params), "buffers": len(dict(gm.named_buffers()))}
         if output is not None:
             output = Path(output)
             with atomic_path(output, directory=True) as tmp:
-                write_package(gm, graph, params, tmp)
+                dense_gm, dense_params = build_graph_module(graph) if self.sparse_kernel else (gm, params)
+                write_package(dense_gm, graph, dense_params, tmp)
             files = [output / MODEL_FILE, output / WEIGHTS_FILE]
             info["weights_bytes"] = files[1].stat().st_size
         return Artifact(target=self.name, obj=gm, files=files, runner=_Runner(gm, graph), info=info)
@@ -75,10 +83,11 @@ class _Runner:
 
 
 # ---- IR -> fx ------------------------------------------------------------------------------
-def build_graph_module(graph: Graph) -> tuple[fx.GraphModule, set[str]]:
+def build_graph_module(graph: Graph, sparse_kernel: bool = False) -> tuple[fx.GraphModule, set[str]]:
     """The GraphModule and its parameter names.
 
     forward returns the single output as a tensor, several as a tuple in graph.outputs order.
+    With `sparse_kernel`, simd-sparsified layers call the sparse kernel.
     """
     fx_graph = fx.Graph()
     root = torch.nn.Module()
@@ -106,9 +115,17 @@ def build_graph_module(graph: Graph) -> tuple[fx.GraphModule, set[str]]:
             env[value] = fx_graph.get_attr(attr)
         return env[value]
 
+    def add_buffer(hint: str, tensor: torch.Tensor) -> fx.Node:
+        attr = attribute_name(hint, taken)
+        root.register_buffer(attr, tensor)
+        return fx_graph.get_attr(attr)
+
     for node in graph.nodes:
-        args_in = [lookup(v) for v in node.inputs]
-        fn, args, kwargs = get_op(node.op).torch_call(args_in, node.attrs)
+        sparse = sparse_call(node, lookup, add_buffer) if sparse_kernel else None
+        if sparse is not None:
+            fn, args, kwargs = *sparse, {}
+        else:
+            fn, args, kwargs = get_op(node.op).torch_call([lookup(v) for v in node.inputs], node.attrs)
         kind = "call_method" if isinstance(fn, str) else "call_function"
         result = fx_graph.create_node(kind, fn, tuple(args), dict(kwargs), name=_py_name(node.name))
         if len(node.outputs) == 1 and get_op(node.op).num_outputs is None:

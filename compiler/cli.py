@@ -1,4 +1,4 @@
-"""The `nnforge` command line: compile, inspect, passes.
+"""The `nnforge` command line: compile, inspect, sparsity-latency, passes.
 
 Every user error (bad pipeline, model, shape, file) is one message on stderr and exit code 2;
 `--debug` shows the traceback instead.
@@ -81,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                          help="with --block-conv: also draw per-layer buffers and traffic")
     inspect.set_defaults(command="inspect", run=_cmd_inspect)
+
+    latency = sub.add_parser("sparsity-latency", parents=[common],
+                             help="measure the sparse kernel per layer at several densities (simd-sparsify's latency model)")
+    _model_args(latency)
+    latency.add_argument("--simd", type=int, choices=(4, 8, 16), default=None,
+                         help="output channels per SIMD group (default: the host's fp32 lanes)")
+    latency.add_argument("--pipeline", default="", metavar="SPEC_OR_FILE",
+                         help="passes to run first (fold-bn folds BatchNorm into the convs as deployed)")
+    latency.add_argument("--layer", default=None, help="only layers matching this name or glob")
+    latency.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                         help="plot latency against density for the first matching layer")
+    latency.set_defaults(command="sparsity-latency", run=_cmd_sparsity_latency)
 
     passes = sub.add_parser("passes", parents=[common], help="list passes and their options")
     passes.set_defaults(command="passes", run=_cmd_passes)
@@ -186,6 +198,17 @@ def _cmd_inspect(args) -> int:
         sys.stdout.write(block_conv.passes[0].describe_memory(graph, plot=args.plot))
     else:
         print_layers(_stdout_console(), graph)
+    return 0
+
+
+def _cmd_sparsity_latency(args) -> int:
+    from compiler.api import compile
+    from compiler.passes import get_pass
+
+    loaded, inputs, shapes, _ = _load(args)
+    graph = compile(loaded.model, inputs, pipeline=args.pipeline, input_shapes=shapes).graph
+    sys.stdout.write(get_pass("simd-sparsify").latency_report(graph, simd=args.simd, layer=args.layer,
+                                                                 plot=args.plot))
     return 0
 
 

@@ -17,6 +17,7 @@ from lark import Lark, Transformer, UnexpectedInput
 from lark.exceptions import VisitError
 
 from compiler.annotations import ANNOTATION_TAGS, Annotation
+from compiler import sparse  # noqa: F401  (registers @sparsity, as compiler.ops registers @quant)
 from compiler.dtypes import SHORT_NAMES
 from compiler.errors import IRError
 from compiler.ir import Graph, TensorType

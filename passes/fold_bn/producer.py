@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from compiler.ir import Graph, Node, Value
+from compiler.pattern import only_feeds
 from passes.fold_bn.affine import Affine
 
 
@@ -55,10 +56,6 @@ PRODUCERS: dict[str, ProducerRule] = {
     "linear": ProducerRule(_last_axis, _scale_out_dim0),
     "matmul": ProducerRule(_last_axis, _scale_matmul),
 }
-
-
-def only_feeds(graph: Graph, value: Value, node: Node) -> bool:
-    return value.users == [node] and value not in graph.outputs
 
 
 def _arg(node: Node, i: int) -> Value | None:

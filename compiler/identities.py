@@ -5,9 +5,11 @@ Each rule forwards the value bound as "x", and only when the node's result has e
 no identity and stays. Every rule is exact, bit for bit, with one caveat: `x + 0` turns a -0.0
 in x into +0.0 (equal as numbers, different in sign).
 
-They forward existing values and never build nodes, so the frontends can ask them about a node
-before emitting it (`identity_result`), and the canonicalize pass applies them with the driver
-next to its rules that compose permutes and reshapes (passes/canonicalize.py).
+They forward existing values and never build nodes, so the frontends ask the data-movement ones
+(`MOVEMENT_IDENTITIES`) about each node before emitting it (`identity_result`), and the
+canonicalize pass applies all of them with the driver, next to its rules that compose permutes
+and reshapes (passes/canonicalize.py). The frontends leave arithmetic identities (`x + 0` in a
+model's source) to canonicalize, so an imported graph still shows what the model computes.
 """
 from __future__ import annotations
 
@@ -56,8 +58,8 @@ def _exact_division(node: Node) -> bool:
 ONE, ZERO = constant_equal_to(1), constant_equal_to(0)
 REDUCTIONS = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")
 
-IDENTITY_RULES: tuple[Rule, ...] = (
-    # data movement that moves nothing (the result type equals x's: see forward_x)
+# data movement that moves nothing (the result type equals x's: see forward_x)
+MOVEMENT_IDENTITIES: tuple[Rule, ...] = (
     identity("reshape-identity", "reshape"),
     identity("permute-identity", "permute", where=_identity_permutation),
     identity("cast-identity", "cast"),
@@ -67,6 +69,9 @@ IDENTITY_RULES: tuple[Rule, ...] = (
     identity("pad-identity", "pad", where=lambda n: not any(n.attrs["pads"])),
     identity("concat-identity", "concat", where=lambda n: len(n.inputs) == 1),
     identity("split-identity", "split"),
+)
+
+IDENTITY_RULES: tuple[Rule, ...] = MOVEMENT_IDENTITIES + (
     # arithmetic with the neutral element
     identity("mul-by-one", "mul", X, ONE, commutative=True),
     identity("add-zero", "add", X, ZERO, commutative=True),
@@ -84,17 +89,17 @@ IDENTITY_RULES: tuple[Rule, ...] = (
     identity("double-not", "logical_not", Pattern("logical_not", (X,))),
 )
 
-_BY_OP = rules_by_op(IDENTITY_RULES)
+_MOVEMENT_BY_OP = rules_by_op(MOVEMENT_IDENTITIES)
 
 
 def identity_result(graph: Graph, op: str, inputs: Sequence[Value | None], attrs: dict | None = None,
                     out_types: Sequence[TensorType] | None = None) -> list[Value] | None:
-    """The existing values `op(inputs)` would only pass through, or None: asked before emitting
-    the node, so an identity never enters the graph (`out_types` are inferred when not given)."""
-    if op not in _BY_OP:
+    """The existing values `op(inputs)` would only move unchanged, or None: asked before emitting
+    the node, so such an identity never enters the graph (`out_types` inferred when not given)."""
+    if op not in _MOVEMENT_BY_OP:
         return None
     opdef = get_op(op)
     attrs = opdef.complete_attrs(attrs or {})
     if out_types is None:
         out_types = opdef.infer([None if v is None else v.type for v in inputs], attrs)
-    return replacement_of(graph, _BY_OP, op, inputs, attrs, out_types)
+    return replacement_of(graph, _MOVEMENT_BY_OP, op, inputs, attrs, out_types)

@@ -4,7 +4,8 @@ A mapping function reads the ONNX node's inputs (`cx.input(i)`: an IR Value, or 
 optional input is absent) and attributes (`cx.attr("axis", "int", 0)`), and emits IR through
 `cx.emit`. Inputs that are static (weights, Constant nodes, anything folded) are Values holding
 `data`; `cx.emit` folds a node whose inputs are all static into a new constant right away, so
-exporters' shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants.
+exporters' shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants, and
+emits nothing for an identity (compiler/identities.py: a no-op Reshape, Transpose or Slice...).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from onnx import AttributeProto
 
 from compiler.errors import FrontendError
+from compiler.identities import identity_result
 from compiler.ir import Graph, TensorType, Value
 from compiler.ops import get_op
 from frontends.onnx.limits import FOLD_BYTES, FOLD_MACS, MAX_RANK, MAX_TENSOR_BYTES, format_bytes, nbytes
@@ -151,6 +153,9 @@ class Cx:
         present = [v for v in inputs if v is not None]
         many = len(types) > 1
         names = [self.name(suffix, i if many else 0) + (f"_{i}" if many and suffix else "") for i in range(len(types))]
+        same = identity_result(self.graph, op, inputs, attrs, types)
+        if same is not None:
+            return same
         if present and all(v.data is not None for v in present) and \
                 all(nbytes(t.shape, t.dtype.itemsize) <= FOLD_BYTES for t in types) and \
                 opdef.macs([None if v is None else v.type for v in inputs], types, attrs) <= FOLD_MACS:
@@ -176,11 +181,10 @@ class Cx:
 
     def reshape(self, x: Value, shape: Sequence[int], *, suffix: str = "") -> Value:
         """`x` with a static shape (no node when it is already that shape)."""
-        shape = tuple(int(d) for d in shape)
-        return x if shape == x.shape else self.emit("reshape", [x], {"shape": shape}, suffix=suffix)
+        return self.emit("reshape", [x], {"shape": tuple(int(d) for d in shape)}, suffix=suffix)
 
     def cast(self, x: Value, dtype: torch.dtype, *, suffix: str = "") -> Value:
-        return x if x.dtype == dtype else self.emit("cast", [x], {"dtype": dtype}, suffix=suffix)
+        return self.emit("cast", [x], {"dtype": dtype}, suffix=suffix)
 
     def like(self, value: float | int | bool, ref: Value, suffix: str) -> Value:
         """A 0-d constant in `ref`'s dtype (a scalar operand for an elementwise op)."""

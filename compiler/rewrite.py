@@ -83,6 +83,7 @@ def apply_rules(graph: Graph, rules: Iterable[Rule], *, first: Iterable[Rule] = 
 
 def _sweep(graph: Graph, table: dict[str, list[Rule]], fired: Counter) -> bool:
     worklist = deque(n for n in graph.nodes if n.op in table)
+    budget = 8 * len(graph) + 64  # far more rewrites than a settling rule set makes in one sweep
     changed = False
     while worklist:
         node = worklist.popleft()
@@ -97,6 +98,10 @@ def _sweep(graph: Graph, table: dict[str, list[Rule]], fired: Counter) -> bool:
                 continue
             fired[rule.name] += 1
             changed = True
+            budget -= 1
+            if budget < 0:
+                raise IRError(f"the rewrite rules do not settle: {dict(fired)} rewrites so far "
+                              f"(the last by rule {rule.name} at {node.name})")
             if result is not True:
                 new = _replace(graph, node, rule.name, result)
                 worklist.extendleft(v.producer for v in new if v.producer is not None)

@@ -37,8 +37,7 @@ def refusal(op: str, inputs: Sequence[Value | None], attrs: dict, out_types: Seq
             limits: FoldLimits = FoldLimits()) -> str | None:
     """Why `op(inputs)` is not computed ahead of time ("not-constant", "not-foldable",
     "too-large"), or None when it is."""
-    present = [v for v in inputs if v is not None]
-    if not present or any(v.data is None for v in present):
+    if any(v is not None and v.data is None for v in inputs) or all(v is None for v in inputs):
         return "not-constant"
     opdef = get_op(op)
     if not opdef.foldable:

@@ -100,8 +100,8 @@ def _sweep(graph: Graph, table: dict[str, list[Rule]], fired: Counter) -> bool:
             changed = True
             budget -= 1
             if budget < 0:
-                raise IRError(f"the rewrite rules do not settle: {dict(fired)} rewrites so far "
-                              f"(the last by rule {rule.name} at {node.name})")
+                raise IRError(f"the rewrite rules do not settle: rule {rule.name} keeps firing (now at "
+                              f"{node.name}); firings so far: {dict(fired)}")
             if result is not True:
                 new = _replace(graph, node, rule.name, result)
                 worklist.extendleft(v.producer for v in new if v.producer is not None)
@@ -109,13 +109,13 @@ def _sweep(graph: Graph, table: dict[str, list[Rule]], fired: Counter) -> bool:
     return changed
 
 
-def _as_list(node: Node, result: Value | Sequence[Value | None]) -> list[Value | None]:
+def _as_list(result: Value | Sequence[Value | None]) -> list[Value | None]:
     return [result] if isinstance(result, Value) else list(result)
 
 
 def _replace(graph: Graph, node: Node, rule: str, result: Value | Sequence[Value | None]) -> list[Value]:
     """Point the uses of the node's results at `result`, then erase what that left dead."""
-    new = _as_list(node, result)
+    new = _as_list(result)
     if len(new) != len(node.outputs):
         raise IRError(f"rule {rule} gave {len(new)} replacement(s) for the {len(node.outputs)} "
                       f"result(s) of {node.name} ({node.op})")
@@ -126,11 +126,11 @@ def _replace(graph: Graph, node: Node, rule: str, result: Value | Sequence[Value
             raise IRError(f"rule {rule} replaced %{old.name}: {_type(old.type)} "
                           f"with %{value.name}: {_type(value.type)}")
         graph.replace_all_uses(old, value)
-    erase_if_dead(graph, node)
+    _erase_if_dead(graph, node)
     return [v for v in new if v is not None]
 
 
-def erase_if_dead(graph: Graph, node: Node) -> int:
+def _erase_if_dead(graph: Graph, node: Node) -> int:
     """Erase `node` if nothing reads its results, then its producers that this left dead."""
     outputs = set(graph.outputs)
     stack, erased = [node], 0
@@ -164,7 +164,7 @@ def replacement_of(graph: Graph, rules: dict[str, list[Rule]], op: str, inputs: 
             continue
         if result is True:
             raise IRError(f"rule {rule.name} edits the graph; it cannot be asked before a node exists")
-        new = _as_list(probe, result)
+        new = _as_list(result)
         if any(v is None or v.producer is probe or v.type != t for v, t in zip(new, out_types)):
             raise IRError(f"rule {rule.name} does not forward an existing value of the same type")
         return new

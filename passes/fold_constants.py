@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from compiler.constant_folding import FoldLimits, fold
-from compiler.ir import Graph
+from compiler.constant_folding import FoldLimits, fold, refusal
+from compiler.ir import Graph, Node, Value
 from compiler.passes import Pass, PassResult, register_pass
+
+
+def _live(node: Node, outputs: set[Value]) -> bool:
+    return any(out.users or out in outputs for out in node.outputs)
 
 
 @register_pass("fold-constants")
@@ -34,13 +38,15 @@ class FoldConstants(Pass):
         outputs = set(graph.outputs)
         folded = skipped = 0
         for node in graph.nodes:
-            if all(not out.users and out not in outputs for out in node.outputs):
-                continue  # dead: dce removes it without computing it
-            results = fold(graph, node.op, node.inputs, node.attrs, [out.type for out in node.outputs],
-                           [f"{out.name}.folded" for out in node.outputs], limits)
-            if isinstance(results, str):
-                skipped += results == "too-large"
+            types = [out.type for out in node.outputs]
+            reason = refusal(node.op, node.inputs, node.attrs, types, limits)
+            if reason is not None:
+                skipped += reason == "too-large" and _live(node, outputs)
                 continue
+            if not _live(node, outputs):
+                continue  # dead: dce removes it without computing it
+            results = fold(graph, node.op, node.inputs, node.attrs, types,
+                           [f"{out.name}.folded" for out in node.outputs], limits)
             for out, const in zip(node.outputs, results):
                 const.annotations.update(out.annotations)
                 graph.replace_all_uses(out, const)

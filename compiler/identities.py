@@ -2,7 +2,7 @@
 
 Each rule forwards the value bound as "x", and only when the node's result has exactly x's type
 (shape and dtype): `x * ones` that broadcasts x to a larger shape, or promotes int to float, is
-no identity and stays. Every rule is exact, bit for bit, with one caveat: `x + 0` turns a -0.0
+no identity and stays; so does one whose result carries an annotation x does not. Every rule is exact, bit for bit, with one caveat: `x + 0` turns a -0.0
 in x into +0.0 (equal as numbers, different in sign).
 
 They forward existing values and never build nodes, so the frontends ask the data-movement ones
@@ -29,10 +29,15 @@ def constant_equal_to(number: float) -> Operand:
 
 
 def forward_x(m: Match) -> Value | None:
-    """The rewrite of every identity rule: x itself, when the result has x's exact type."""
-    x = m["x"]
-    outs = m.node.outputs
-    return x if len(outs) == 1 and outs[0].type == x.type else None
+    """The rewrite of every identity rule: x itself, when the result has x's exact type and
+    carries no annotation x lacks (an annotation says something about that very value)."""
+    x, node = m["x"], m.node
+    if len(node.outputs) != 1 or node.annotations:
+        return None
+    out = node.outputs[0]
+    if out.type != x.type or any(x.annotations.get(kind) != a for kind, a in out.annotations.items()):
+        return None
+    return x
 
 
 def identity(name: str, op: str | tuple[str, ...], *inputs: Pattern | Operand | None,

@@ -2,10 +2,13 @@
 broadcasting or type promotion make the op more than an identity."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 from torch import nn
 
+from compiler.annotations import Annotation
 from compiler.frontend import import_model
 from compiler.identities import IDENTITY_RULES, MOVEMENT_IDENTITIES
 from compiler.interpreter import interpret
@@ -15,6 +18,12 @@ from compiler.verifier import verify
 from passes.canonicalize import CANONICAL_RULES, Canonicalize
 
 SHAPE = (2, 3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Marked(Annotation):
+    tag = "test-canonical-mark"
+    bits: int
 
 
 def special_values(shape, dtype=torch.float32) -> torch.Tensor:
@@ -163,6 +172,14 @@ def test_a_shared_inner_permute_stays_for_its_other_reader():
     g.outputs = [t, g.create_node("permute", [t], {"dims": (0, 1, 3, 2)}).output]
     canonicalized(g)
     assert [n.op for n in g.nodes] == ["permute"] and g.outputs == [t, x]
+
+
+def test_an_identity_whose_result_is_annotated_stays():
+    g = one_op("reshape", attrs={"shape": SHAPE})
+    g.outputs[0].annotate(Marked(bits=4))
+    assert not canonicalized(g).changed and [n.op for n in g.nodes] == ["reshape"]
+    g.inputs[0].annotate(Marked(bits=4))  # the same fact holds for x: nothing is lost
+    assert canonicalized(g).stats["reshape-identity"] == 1
 
 
 def test_unused_constants_go_with_the_ops_that_read_them():

@@ -2,8 +2,9 @@
 
 Each rule forwards the value bound as "x", and only when the node's result has exactly x's type
 (shape and dtype): `x * ones` that broadcasts x to a larger shape, or promotes int to float, is
-no identity and stays; so does one whose result carries an annotation x does not. Every rule is exact, bit for bit, with one caveat: `x + 0` turns a -0.0
-in x into +0.0 (equal as numbers, different in sign).
+no identity and stays; so does a node whose result carries an annotation x does not. Every rule
+is exact, bit for bit, with one caveat: `x + 0` turns a -0.0 in x into +0.0 (equal as numbers,
+different in sign).
 
 They forward existing values and never build nodes, so the frontends ask the data-movement ones
 (`MOVEMENT_IDENTITIES`) about each node before emitting it (`identity_result`), and the

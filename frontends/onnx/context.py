@@ -3,10 +3,10 @@
 A mapping function reads the ONNX node's inputs (`cx.input(i)`: an IR Value, or None when the
 optional input is absent) and attributes (`cx.attr("axis", "int", 0)`), and emits IR through
 `cx.emit`. Inputs that are static (weights, Constant nodes, anything folded) are Values holding
-`data`; `cx.emit` folds a node whose inputs are all static into a new constant right away (the
-one constant folder, compiler/constant_folding.py, with its size limits), so
-exporters' shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants, and
-emits nothing for an identity (compiler/identities.py: a no-op Reshape, Transpose or Slice...).
+`data`; `cx.emit` folds a node whose inputs are all static into a new constant right away
+(compiler/constant_folding.py, the folder fold-constants uses too), so exporters' shape
+arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants; and it emits nothing
+for a data-movement identity (compiler/identities.py: a no-op Reshape, Transpose, Slice...).
 """
 from __future__ import annotations
 

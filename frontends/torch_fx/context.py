@@ -49,8 +49,8 @@ class Cx:
     def emit(self, op: str, inputs: Sequence[Value | None], attrs: dict | None = None, *,
              suffix: str = "", out: TensorType | None = None) -> Value:
         """Emit a one-result node. Without `suffix` it is the node standing for the fx result:
-        it takes the fx node's name and the recorded result type. An identity (the rules in
-        compiler/identities.py) emits nothing and returns the input it passes through."""
+        it takes the fx node's name and the recorded result type. A data-movement identity
+        (compiler/identities.py) emits nothing and returns the input it passes through."""
         if out is None and not suffix and isinstance(self.out, TensorType):
             out = self.out
         same = identity_result(self.graph, op, inputs, attrs, None if out is None else [out])

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from frontends.onnx.context import Cx
-from frontends.onnx.limits import FOLD_BYTES, nbytes
 from frontends.onnx.table import onnx_op
+from compiler.constant_folding import FoldLimits
 from compiler.ir import TensorType
 
 
@@ -96,7 +96,7 @@ def nonzero(cx: Cx):
 @onnx_op("Mod", ir="(a constant)", note="only on static inputs")
 def mod(cx: Cx):
     a, b = cx.static(0, "the dividend"), cx.static(1, "the divisor")
-    if nbytes(torch.broadcast_shapes(a.shape, b.shape), 8) > FOLD_BYTES:
+    if math.prod(torch.broadcast_shapes(a.shape, b.shape)) > FoldLimits.max_elements:
         raise cx.error("the result is too large to compute at import time")
     fmod = cx.attr("fmod", "int", 0)
     if not fmod and a.is_floating_point():

@@ -3,8 +3,10 @@
 A mapping function reads the ONNX node's inputs (`cx.input(i)`: an IR Value, or None when the
 optional input is absent) and attributes (`cx.attr("axis", "int", 0)`), and emits IR through
 `cx.emit`. Inputs that are static (weights, Constant nodes, anything folded) are Values holding
-`data`; `cx.emit` folds a node whose inputs are all static into a new constant right away, so
-exporters' shape arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants.
+`data`; `cx.emit` folds a node whose inputs are all static into a new constant right away
+(compiler/constant_folding.py, the folder fold-constants uses too), so exporters' shape
+arithmetic (Shape -> Gather -> Concat -> Reshape) becomes plain constants; and it emits nothing
+for a data-movement identity (compiler/identities.py: a no-op Reshape, Transpose, Slice...).
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import onnx
 import torch
 from onnx import AttributeProto
 
+from compiler.constant_folding import fold
 from compiler.errors import FrontendError
+from compiler.identities import identity_result
 from compiler.ir import Graph, TensorType, Value
 from compiler.ops import get_op
 from frontends.onnx.quantized import Marker
-from frontends.onnx.limits import FOLD_BYTES, FOLD_MACS, MAX_RANK, MAX_TENSOR_BYTES, format_bytes, nbytes
+from frontends.onnx.limits import MAX_RANK, MAX_TENSOR_BYTES, format_bytes, nbytes
 from frontends.onnx.tensors import looks_like_parameter, to_torch
 
 if TYPE_CHECKING:
@@ -160,19 +164,13 @@ class Cx:
         types = opdef.infer([None if v is None else v.type for v in inputs], attrs)
         for t in types:
             self.check_type(t)
-        present = [v for v in inputs if v is not None]
         many = len(types) > 1
         names = [self.name(suffix, i if many else 0) + (f"_{i}" if many and suffix else "") for i in range(len(types))]
-        if present and all(v.data is not None for v in present) and \
-                all(nbytes(t.shape, t.dtype.itemsize) <= FOLD_BYTES for t in types) and \
-                opdef.macs([None if v is None else v.type for v in inputs], types, attrs) <= FOLD_MACS:
-            results = opdef.run([None if v is None else v.data for v in inputs], attrs)
-            is_param = any(v.is_param for v in present)
-            folded = []
-            for name, t, r in zip(names, types, results):
-                if TensorType.of(r) != t:
-                    raise self.error(f"internal: folding {op} gave {TensorType.of(r)}, expected {t}")
-                folded.append(self.graph.add_weight(name, r, is_param=is_param and r.is_floating_point()))
+        same = identity_result(self.graph, op, inputs, attrs, types)
+        if same is not None:
+            return same
+        folded = fold(self.graph, op, inputs, attrs, types, names)
+        if not isinstance(folded, str):
             return folded
         node_name = (self.node.name or self.op_type) + (f"_{suffix}" if suffix else "") if many else names[0]
         node = self.graph.create_node(op, inputs, attrs, name=node_name, source=self.source, out_types=types)
@@ -188,11 +186,10 @@ class Cx:
 
     def reshape(self, x: Value, shape: Sequence[int], *, suffix: str = "") -> Value:
         """`x` with a static shape (no node when it is already that shape)."""
-        shape = tuple(int(d) for d in shape)
-        return x if shape == x.shape else self.emit("reshape", [x], {"shape": shape}, suffix=suffix)
+        return self.emit("reshape", [x], {"shape": tuple(int(d) for d in shape)}, suffix=suffix)
 
     def cast(self, x: Value, dtype: torch.dtype, *, suffix: str = "") -> Value:
-        return x if x.dtype == dtype else self.emit("cast", [x], {"dtype": dtype}, suffix=suffix)
+        return self.emit("cast", [x], {"dtype": dtype}, suffix=suffix)
 
     def like(self, value: float | int | bool, ref: Value, suffix: str) -> Value:
         """A 0-d constant in `ref`'s dtype (a scalar operand for an elementwise op)."""

@@ -11,8 +11,6 @@ MIN_OPSET = 11                                  # the oldest ai.onnx opset the m
 MAX_OPSET = onnx.defs.onnx_opset_version()     # the newest one the installed onnx knows
 MAX_MODEL_BYTES = 2**31 - 1                     # protobuf cannot parse a larger message
 MAX_TENSOR_BYTES = 2**34                        # 16 GiB: no single value of a graph may be larger
-FOLD_BYTES = 2**26                              # constant subgraphs are folded up to 64 MiB per result
-FOLD_MACS = 10**8                               # ... and 1e8 multiply-accumulates per node (else: a node)
 MAX_RANK = 16
 
 

@@ -85,7 +85,7 @@ def transpose(cx: Cx):
     perm = cx.attr("perm", "ints", list(reversed(range(x.rank))))
     if sorted(perm) != list(range(x.rank)):
         raise cx.error(f"perm {perm} is not a permutation of the {x.rank} dims")
-    return x if perm == list(range(x.rank)) else cx.emit("permute", [x], {"dims": tuple(perm)})
+    return cx.emit("permute", [x], {"dims": tuple(perm)})
 
 
 @onnx_op("Concat", ir="concat")
@@ -94,7 +94,7 @@ def concat(cx: Cx):
     if not values:
         raise cx.error("needs at least one input")
     axis = cx.normalize_axis(cx.attr("axis", "int"), values[0].rank)
-    return values[0] if len(values) == 1 else cx.emit("concat", values, {"dim": axis})
+    return cx.emit("concat", values, {"dim": axis})
 
 
 @onnx_op("Split", ir="split", note="sizes from the attribute (< 13), the input (>= 13), num_outputs (>= 18) "
@@ -140,8 +140,6 @@ def _slice_axis(cx: Cx, x: Value, axis: int, start: int, end: int, step: int, su
     start, end = start + dim if start < 0 else start, end + dim if end < 0 else end
     if step > 0:
         start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-        if (start, end, step) == (0, dim, 1):
-            return x
         return cx.emit("slice", [x], {"dim": axis, "start": start, "end": max(start, end), "step": step},
                        suffix=suffix)
     start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
@@ -191,7 +189,7 @@ def expand(cx: Cx):
         out = tuple(torch.broadcast_shapes(x.shape, tuple(shape)))
     except RuntimeError:
         raise cx.error(f"cannot broadcast {list(x.shape)} with {shape}") from None
-    return x if out == x.shape else cx.emit("expand", [x], {"shape": out})
+    return cx.emit("expand", [x], {"shape": out})
 
 
 @onnx_op("Tile", ir="tile", note="repeats must be static")
@@ -199,7 +197,7 @@ def tile(cx: Cx):
     x, repeats = cx.x, cx.ints(1, "repeats")
     if len(repeats) != x.rank or any(r < 0 for r in repeats):
         raise cx.error(f"repeats {repeats} need one non-negative entry per dim of {list(x.shape)}")
-    return x if all(r == 1 for r in repeats) else cx.emit("tile", [x], {"repeats": tuple(repeats)})
+    return cx.emit("tile", [x], {"repeats": tuple(repeats)})
 
 
 @onnx_op("Gather", ir="slice+reshape, embedding or gather",

@@ -13,6 +13,7 @@ import torch
 import torch.fx as fx
 
 from compiler.errors import FrontendError
+from compiler.identities import identity_result
 from compiler.ir import Graph, TensorType, Value
 
 
@@ -48,24 +49,29 @@ class Cx:
     def emit(self, op: str, inputs: Sequence[Value | None], attrs: dict | None = None, *,
              suffix: str = "", out: TensorType | None = None) -> Value:
         """Emit a one-result node. Without `suffix` it is the node standing for the fx result:
-        it takes the fx node's name and the recorded result type."""
+        it takes the fx node's name and the recorded result type. A data-movement identity
+        (compiler/identities.py) emits nothing and returns the input it passes through."""
         if out is None and not suffix and isinstance(self.out, TensorType):
             out = self.out
+        same = identity_result(self.graph, op, inputs, attrs, None if out is None else [out])
+        if same is not None:
+            return same[0]
         node = self.graph.create_node(op, inputs, attrs, name=f"{self.name}_{suffix}" if suffix else self.name,
                                       source=self.source, out_types=[out] if out is not None else None)
         return node.outputs[0]
 
     def emit_multi(self, op: str, inputs: Sequence[Value | None], attrs: dict,
                    outs: Sequence[TensorType], *, suffix: str = "") -> list[Value]:
+        same = identity_result(self.graph, op, inputs, attrs, outs)
+        if same is not None:
+            return same
         node = self.graph.create_node(op, inputs, attrs, name=f"{self.name}_{suffix}" if suffix else self.name,
                                       source=self.source, out_types=list(outs))
         return node.outputs
 
     def reshape(self, x: Value, shape: Sequence[int], *, suffix: str = "") -> Value:
-        """Reshape to a static shape; no node when the shape does not change."""
+        """Reshape to a static shape (no node when the shape does not change)."""
         shape = tuple(int(d) for d in shape)
-        if shape == x.shape:
-            return x
         return self.emit("reshape", [x], {"shape": shape}, suffix=suffix,
                          out=TensorType(shape, x.dtype))
 
@@ -73,8 +79,6 @@ class Cx:
         return self.reshape(x, self.out_type().shape)
 
     def cast(self, x: Value, dtype: torch.dtype, *, suffix: str = "") -> Value:
-        if x.dtype == dtype:
-            return x
         return self.emit("cast", [x], {"dtype": dtype}, suffix=suffix, out=TensorType(x.shape, dtype))
 
     # ---- constants and weights -------------------------------------------------------

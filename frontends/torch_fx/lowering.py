@@ -111,8 +111,6 @@ def pad(cx: Cx, x: Value, pads: Sequence[int], mode: str = "constant", value: fl
     pads = tuple(int(p) for p in pads)
     if len(pads) % 2 or len(pads) > 2 * x.type.rank:
         raise cx.error(f"{cx.what()}: pad {list(pads)} does not fit a tensor of rank {x.type.rank}")
-    if not any(pads):
-        return x
     attrs = {"pads": pads, "mode": mode, "value": float(value or 0.0)}
     return cx.emit("pad", [x], attrs, suffix=suffix, out=None if suffix else cx.out_type())
 

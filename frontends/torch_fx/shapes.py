@@ -2,7 +2,8 @@
 split/chunk/unbind, narrow, expand, repeat, casts, reductions with indices.
 
 Reshape-likes (view, flatten, squeeze, unsqueeze, unflatten) all become `reshape` to the static
-shape torch produced; a reshape that keeps the shape emits nothing.
+shape torch produced. Whatever turns out to be an identity (a reshape that keeps the shape, a
+full slice, a one-piece split) emits nothing: `Cx.emit` asks the identity rules first.
 """
 from __future__ import annotations
 
@@ -35,8 +36,6 @@ def permute(cx: Cx, x: Any, dims: Sequence[int]) -> Value:
     dims = tuple(L.norm_dim(cx, int(d), x.type.rank) for d in dims)
     if sorted(dims) != list(range(x.type.rank)):
         raise cx.error(f"{cx.what()}: {list(dims)} is not a permutation of {x.type.rank} dims")
-    if dims == tuple(range(x.type.rank)):
-        return x
     return cx.emit("permute", [x], {"dims": dims})
 
 
@@ -55,8 +54,6 @@ def t(cx: Cx, x: Any) -> Value:
 
 def concat(cx: Cx, tensors: Sequence[Any], dim: int = 0) -> Value:
     xs = [cx.tensor(v, "each concatenated value") for v in tensors]
-    if len(xs) == 1:
-        return xs[0]
     return cx.emit("concat", xs, {"dim": L.norm_dim(cx, dim, xs[0].type.rank)})
 
 
@@ -65,7 +62,7 @@ def stack(cx: Cx, tensors: Sequence[Any], dim: int = 0) -> Value:
     xs = [cx.tensor(v, "each stacked value") for v in tensors]
     d = L.norm_dim(cx, dim, xs[0].type.rank + 1)
     parts = [cx.reshape(x, x.shape[:d] + (1,) + x.shape[d:], suffix=f"unsqueeze{i}") for i, x in enumerate(xs)]
-    return parts[0] if len(parts) == 1 else cx.emit("concat", parts, {"dim": d})
+    return cx.emit("concat", parts, {"dim": d})
 
 
 def split(cx: Cx, x: Any, sizes: Any = None, dim: int = 0, *, split_size_or_sections: Any = None,
@@ -74,8 +71,6 @@ def split(cx: Cx, x: Any, sizes: Any = None, dim: int = 0, *, split_size_or_sect
     x = cx.tensor(x)
     d = L.norm_dim(cx, dim, x.type.rank)
     outs = list(cx.out)
-    if len(outs) == 1:
-        return (x,)
     sizes = tuple(o.shape[d] for o in outs)
     return tuple(cx.emit_multi("split", [x], {"sizes": sizes, "dim": d}, outs))
 
@@ -84,21 +79,16 @@ def unbind(cx: Cx, x: Any, dim: int = 0) -> tuple[Value, ...]:
     x = cx.tensor(x)
     d = L.norm_dim(cx, dim, x.type.rank)
     keep = x.shape[:d] + (1,) + x.shape[d + 1:]
-    if x.shape[d] == 1:
-        pieces = [x]
-    else:
-        pieces = cx.emit_multi("split", [x], {"sizes": (1,) * x.shape[d], "dim": d},
-                               [TensorType(keep, x.dtype)] * x.shape[d], suffix="split")
+    pieces = cx.emit_multi("split", [x], {"sizes": (1,) * x.shape[d], "dim": d},
+                           [TensorType(keep, x.dtype)] * x.shape[d], suffix="split")
     return tuple(cx.reshape(p, o.shape, suffix=f"{i}") for i, (p, o) in enumerate(zip(pieces, cx.out)))
 
 
 def slice_dim(cx: Cx, x: Value, dim: int, start: int, end: int, step: int = 1, *, suffix: str = "") -> Value:
-    """x[start:end:step] along dim with torch's clamping; emits nothing for a full slice."""
+    """x[start:end:step] along dim with torch's clamping (a full slice emits nothing)."""
     size = x.shape[dim]
     start, end, step = slice(start, end, step).indices(size)
     end = max(end, start)
-    if (start, end, step) == (0, size, 1):
-        return x
     shape = list(x.shape)
     shape[dim] = len(range(start, end, step))
     return cx.emit("slice", [x], {"dim": dim, "start": start, "end": end, "step": step}, suffix=suffix,
@@ -114,8 +104,7 @@ def narrow(cx: Cx, x: Any, dim: int, start: int, length: int) -> Value:
 
 def expand(cx: Cx, x: Any, *args: Any, **kwargs: Any) -> Value:
     x = cx.tensor(x)
-    shape = cx.out_type().shape
-    return x if shape == x.shape else cx.emit("expand", [x], {"shape": shape})
+    return cx.emit("expand", [x], {"shape": cx.out_type().shape})
 
 
 def repeat(cx: Cx, x: Any, *sizes: Any) -> Value:

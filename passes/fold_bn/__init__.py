@@ -12,8 +12,9 @@ t = beta - mean * s; so is a mul / add / sub / div by a constant that varies alo
   not zero-pad (or when t = 0), since a padded border would see 0 instead of t.
 
 The arithmetic is done in float64 and cast back to the weight's dtype. New weight values are
-created; the user's tensors are never touched. Folding repeats until nothing more folds, so
-chains (conv -> bn -> mul -> add) collapse into the conv.
+created; the user's tensors are never touched. The folds are rewrite rules (`fold_rules`) the
+greedy driver applies until nothing more folds, so chains (conv -> bn -> mul -> add) collapse
+into the conv.
 """
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from typing import ClassVar
 from compiler.ir import Graph, Node
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.context import DEFAULT_CONTEXT, PassContext
+from compiler.pattern import Pattern
+from compiler.rewrite import Match, Rule, apply_rules
 from passes.fold_bn.affine import AFFINE_OPS, Affine, affine_of
 from passes.fold_bn.consumer import consumer_layout, fold_into_consumers
 from passes.fold_bn.producer import fold_into_producer, producer_layout
 
-__all__ = ["FoldBatchNorm", "FoldStats", "fold_affine_maps", "Affine", "affine_of",
+__all__ = ["FoldBatchNorm", "FoldStats", "fold_affine_maps", "fold_rules", "Affine", "affine_of",
            "fold_into_producer", "fold_into_consumers"]
 
 _NO_NEIGHBOUR = ("unsupported-producer", "unsupported-consumer")
@@ -72,31 +75,35 @@ def _neighbours_foldable(node: Node) -> bool:
     return any(consumer_layout(u) is not None for out in node.outputs for u in out.users)
 
 
+def fold_rules(stats: FoldStats, *, batch_norm: bool = True, elementwise: bool = True,
+               consumers: bool = True) -> list[Rule]:
+    """The folds as rewrite rules ("batch-norm", "affine"); what they fold and refuse goes to `stats`."""
+    def fold(m: Match) -> bool | None:
+        node, name = m.node, m.node.name
+        is_bn = node.op == "batch_norm"
+        reason, into_consumer = _fold_one(m.graph, node, consumers)
+        skipped = stats.bn_skipped if is_bn else stats.affine_skipped
+        if reason is None:
+            skipped.pop(name, None)
+            if is_bn:
+                stats.bn_folded += 1
+                stats.bn_into_consumer += into_consumer
+            else:
+                stats.affine_folded += 1
+            return True
+        if is_bn or (reason not in _NO_NEIGHBOUR + ("not-affine",) and _neighbours_foldable(node)):
+            skipped[name] = reason
+        return None
+
+    return ([Rule("batch-norm", Pattern("batch_norm"), fold)] if batch_norm else []) + \
+        ([Rule("affine", Pattern(tuple(sorted(AFFINE_OPS - {"batch_norm"}))), fold)] if elementwise else [])
+
+
 def fold_affine_maps(graph: Graph, *, batch_norm: bool = True, elementwise: bool = True,
                      consumers: bool = True) -> FoldStats:
     """Fold BN (and constant mul/add/sub/div) nodes until nothing more folds."""
     stats = FoldStats()
-    ops = ({"batch_norm"} if batch_norm else set()) | (AFFINE_OPS - {"batch_norm"} if elementwise else set())
-    changed = True
-    while changed:
-        changed = False
-        for node in [n for n in graph.nodes if n.op in ops]:
-            if node.graph is None:
-                continue
-            is_bn = node.op == "batch_norm"
-            name = node.name
-            reason, into_consumer = _fold_one(graph, node, consumers)
-            skipped = stats.bn_skipped if is_bn else stats.affine_skipped
-            if reason is None:
-                changed = True
-                skipped.pop(name, None)
-                if is_bn:
-                    stats.bn_folded += 1
-                    stats.bn_into_consumer += into_consumer
-                else:
-                    stats.affine_folded += 1
-            elif is_bn or (reason not in _NO_NEIGHBOUR + ("not-affine",) and _neighbours_foldable(node)):
-                skipped[name] = reason
+    apply_rules(graph, fold_rules(stats, batch_norm=batch_norm, elementwise=elementwise, consumers=consumers))
     return stats
 
 

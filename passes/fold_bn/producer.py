@@ -16,6 +16,7 @@ import torch
 from compiler.ir import Graph, Node, Value
 from compiler.ops import get_op
 from compiler.ops.interfaces import WeightLayout
+from compiler.pattern import only_feeds
 from passes.fold_bn.affine import Affine
 
 
@@ -28,8 +29,6 @@ def producer_layout(node: Node | None) -> WeightLayout | None:
     return layout
 
 
-def only_feeds(graph: Graph, value: Value, node: Node) -> bool:
-    return value.users == [node] and value not in graph.outputs
 
 
 def fold_into_producer(graph: Graph, aff: Affine) -> str | None:

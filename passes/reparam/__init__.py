@@ -11,11 +11,12 @@ module classes, no `switch_to_deploy()`. Each rewrite family lives in its own mo
     linear      linear -> linear chains, summed linear branches              linear.py
 
 `kernels.py` holds the kernel algebra they share (all float64, cast back to the weights'
-dtype; new weight values, never the user's tensors modified), `patterns.py` the node patterns,
-sum trees and bookkeeping. Rounds repeat until nothing changes: each round first folds BN and
-per-channel constant maps into their neighbours (the fold-bn machinery, option `fold-bn`), then
-runs the enabled families in the order above, so a DBB block goes 1x1 -> kxk and 1x1 -> avg
-merges, then the four branches into one conv.
+dtype; new weight values, never the user's tensors modified), `patterns.py` the sum trees and
+bookkeeping. Each family is a list of rewrite rules. The greedy driver (compiler/rewrite.py)
+sweeps them over the graph in topological order until nothing changes (at most MAX_ROUNDS
+sweeps), each sweep after the fold-bn rules have folded every BN and per-channel constant map
+they can into its neighbours (option `fold-bn`). A node's inputs are rewritten before the node,
+so a DBB block goes 1x1 -> kxk and 1x1 -> avg merges, then the four branches into one conv.
 
 Stats: `<family>` counts rewrites that fired (`parallel.branches` the summands merged),
 `fold-bn` the maps folded, and `refused.<family>.<reason>` every candidate left alone and why.
@@ -28,15 +29,15 @@ from typing import ClassVar
 from compiler.ir import Graph
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.context import DEFAULT_CONTEXT, PassContext
-from passes.fold_bn import fold_affine_maps
+from compiler.rewrite import apply_rules
+from passes.fold_bn import FoldStats, fold_rules
 from passes.reparam import concat, linear, parallel, sequential
 from passes.reparam.patterns import Tally
 
 MAX_ROUNDS = 8
 
-# (option field, rewrite family) in the order they run within a round
-FAMILIES = (("sequential", sequential.run), ("branches", parallel.run), ("concat", concat.run),
-            ("linear", linear.run))
+# (option field, rewrite family) in the order their rules are tried on a node
+FAMILIES = (("sequential", sequential), ("branches", parallel), ("concat", concat), ("linear", linear))
 
 
 @register_pass("reparam")
@@ -58,21 +59,13 @@ class Reparameterize(Pass):
     grow: bool = False
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
-        tally = Tally()
-        families = [fn for option, fn in FAMILIES if getattr(self, option)]
-        changed = False
-        for _ in range(MAX_ROUNDS):
-            progress = False
-            if self.fold_bn:
-                folded = fold_affine_maps(graph).folded
-                if folded:
-                    tally.fired["fold-bn"] += folded
-                    progress = True
-            for rewrite in families:
-                progress |= rewrite(graph, tally, grow=self.grow)
-            changed |= progress
-            if not progress:
-                break
+        tally, folds = Tally(), FoldStats()
+        rules = [rule for option, family in FAMILIES if getattr(self, option)
+                 for rule in family.rules(tally, self.grow)]
+        first = fold_rules(folds) if self.fold_bn else []
+        changed = bool(apply_rules(graph, rules, first=first, max_iterations=MAX_ROUNDS))
+        if folds.folded:
+            tally.fired["fold-bn"] += folds.folded
         stats: dict[str, int | float | str] = dict(tally.stats())
         if changed:
             stats["removed_weights"] = graph.remove_unused_weights()

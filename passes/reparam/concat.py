@@ -11,6 +11,8 @@ multiply-accumulates than the convs it replaces (different kernel sizes) unless 
 from __future__ import annotations
 
 from compiler.ir import Graph, Node, Value
+from compiler.pattern import Pattern
+from compiler.rewrite import Rule
 from passes.reparam.kernels import Branch, branch_of
 from passes.reparam.merge import merge_stack
 from passes.reparam.patterns import Tally, emit, erase_dead, stem
@@ -87,9 +89,5 @@ def rewrite(graph: Graph, node: Node, tally: Tally, grow: bool) -> bool:
     return True
 
 
-def run(graph: Graph, tally: Tally, *, grow: bool = False) -> bool:
-    changed = False
-    for node in [n for n in graph.nodes if n.op == "concat"]:
-        if node.graph is graph:
-            changed |= rewrite(graph, node, tally, grow)
-    return changed
+def rules(tally: Tally, grow: bool) -> list[Rule]:
+    return [Rule(FAMILY, Pattern("concat"), lambda m: rewrite(m.graph, m.node, tally, grow) or None)]

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from compiler.ir import Graph, Node, Value
+from compiler.pattern import only_feeds
 from passes.fold_bn import Affine, affine_of
 from passes.fold_bn.affine import AFFINE_OPS
-from passes.fold_bn.producer import only_feeds
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import torch
 
 from compiler.ir import Graph, Node, Value
-from passes.reparam.patterns import (P, Tally, as_vector, emit, erase_dead, is_sum_root, owner, per_channel,
-                                     stem, sum_tree, sum_values)
+from compiler.pattern import Pattern
+from compiler.rewrite import Rule
+from passes.reparam.patterns import (SUM_ROOT, Tally, as_vector, emit, erase_dead, owner, per_channel, stem,
+                                     sum_tree, sum_values)
 
 FAMILY_CHAIN, FAMILY_SUM = "linear-chain", "linear-sum"
 
-CHAIN = P("linear", name="second", inputs=(P("linear", name="first", single_use=True),))
+CHAIN = Pattern("linear", name="second", inputs=(Pattern("linear", name="first", single_use=True),))
 
 
 def _params(node: Node) -> tuple[torch.Tensor, torch.Tensor] | str:
@@ -35,11 +37,7 @@ def _weights(node: Node) -> list[Value]:
     return [v for v in node.inputs[1:] if v is not None]
 
 
-def chain(graph: Graph, second: Node, tally: Tally, grow: bool) -> bool:
-    bound = CHAIN.match_node(graph, second)
-    if bound is None:
-        return False
-    first = bound["first"]
+def chain(graph: Graph, second: Node, first: Node, tally: Tally, grow: bool) -> bool:
     p1, p2 = _params(first), _params(second)
     for p in (p1, p2):
         if isinstance(p, str):
@@ -106,13 +104,6 @@ def summed(graph: Graph, root: Node, tally: Tally) -> bool:
     return True
 
 
-def run(graph: Graph, tally: Tally, *, grow: bool = False) -> bool:
-    changed = False
-    for node in [n for n in graph.nodes if n.op in ("linear", "add")]:
-        if node.graph is not graph:
-            continue
-        if node.op == "linear":
-            changed |= chain(graph, node, tally, grow)
-        elif is_sum_root(graph, node):
-            changed |= summed(graph, node, tally)
-    return changed
+def rules(tally: Tally, grow: bool) -> list[Rule]:
+    return [Rule(FAMILY_CHAIN, CHAIN, lambda m: chain(m.graph, m.node, m["first"], tally, grow) or None),
+            Rule(FAMILY_SUM, SUM_ROOT, lambda m: summed(m.graph, m.node, tally) or None)]

@@ -13,12 +13,13 @@ would cost more multiply-accumulates than the branches (unless `grow`), a dtype 
 from __future__ import annotations
 
 from compiler.ir import Graph, Node, Value
+from compiler.rewrite import Rule
 from passes.fold_bn import Affine, affine_of
 from passes.fold_bn.affine import AFFINE_OPS
 from passes.reparam.kernels import Branch, Kernel, branch_of
 from passes.reparam.merge import merge_sum
-from passes.reparam.patterns import (Tally, as_vector, emit, erase_dead, is_sum_root, owner, per_channel,
-                                     stem, sum_tree, sum_values)
+from passes.reparam.patterns import (SUM_ROOT, Tally, as_vector, emit, erase_dead, is_sum_root, owner,
+                                     per_channel, stem, sum_tree, sum_values)
 
 FAMILY = "parallel"
 COSTLY = ("conv", "avg_pool")  # kinds that do work; a group needs one (x + bn(x) stays as it is)
@@ -97,12 +98,8 @@ def rewrite(graph: Graph, root: Node, tally: Tally, grow: bool) -> bool:
     return True
 
 
-def run(graph: Graph, tally: Tally, *, grow: bool = False) -> bool:
-    changed = False
-    for node in [n for n in graph.nodes if n.op == "add"]:
-        if node.graph is graph and is_sum_root(graph, node):
-            changed |= rewrite(graph, node, tally, grow)
-    return changed
+def rules(tally: Tally, grow: bool) -> list[Rule]:
+    return [Rule(FAMILY, SUM_ROOT, lambda m: rewrite(m.graph, m.node, tally, grow) or None)]
 
 
 def joins_sum(graph: Graph, value: Value, base: Value, kernel: Kernel) -> bool:

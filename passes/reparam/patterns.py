@@ -1,56 +1,18 @@
-"""What the reparam rewrites share: node patterns as data, sum trees, the tally, emitting results.
+"""What the reparam rewrites share: sum trees, the tally, emitting results.
 
-A pattern `P(op, inputs, name=..., single_use=...)` matches the node producing a value, its
-inputs position by position, and binds named nodes; `single_use` requires the matched value
-to feed nothing but the node above it (so the rewrite may remove it). Sums of many branches
-(`a + b + c` is a chain of binary adds) are read as one tree whose leaves are the summands.
+Sums of many branches (`a + b + c` is a chain of binary adds) are read as one tree whose leaves
+are the summands. Node patterns are the compiler's (compiler/pattern.py).
 """
 from __future__ import annotations
 
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
 from compiler.ir import Graph, Node, Value
-from passes.fold_bn.producer import only_feeds
-
-
-@dataclass(frozen=True)
-class P:
-    """Matches the node that produces a value."""
-
-    op: str | tuple[str, ...]
-    inputs: tuple["P | None", ...] = ()
-    name: str | None = None
-    single_use: bool = False
-    where: Callable[[Node], bool] | None = None
-
-    def match(self, graph: Graph, value: Value, reader: Node | None = None) -> dict[str, Node] | None:
-        node = value.producer
-        ops = (self.op,) if isinstance(self.op, str) else self.op
-        if node is None or node.op not in ops:
-            return None
-        if self.single_use and (reader is None or not only_feeds(graph, value, reader)):
-            return None
-        if self.where is not None and not self.where(node):
-            return None
-        bound = {self.name: node} if self.name else {}
-        for i, pattern in enumerate(self.inputs):
-            if pattern is None:
-                continue
-            if i >= len(node.inputs) or node.inputs[i] is None:
-                return None
-            sub = pattern.match(graph, node.inputs[i], node)
-            if sub is None:
-                return None
-            bound.update(sub)
-        return bound
-
-    def match_node(self, graph: Graph, node: Node) -> dict[str, Node] | None:
-        return self.match(graph, node.outputs[0]) if len(node.outputs) == 1 else None
+from compiler.pattern import Pattern, only_feeds
 
 
 @dataclass
@@ -90,6 +52,9 @@ def is_sum_root(graph: Graph, node: Node) -> bool:
         return False
     return not (len(out.users) == 1 and out not in graph.outputs and out.users[0].op == "add"
                 and out.users[0].outputs[0].type == out.type)
+
+
+SUM_ROOT = Pattern("add", where=lambda node: is_sum_root(node.graph, node))
 
 
 def sum_tree(graph: Graph, root: Node) -> tuple[list[tuple[Value, Node]], list[Node]]:

@@ -19,17 +19,19 @@ from __future__ import annotations
 import math
 
 from compiler.ir import Graph, Node
-from passes.reparam.kernels import CORES, Branch
+from compiler.pattern import Pattern
+from compiler.rewrite import Rule
+from passes.reparam.kernels import CORES
 from passes.reparam.merge import compose
 from passes.reparam.parallel import joins_sum
-from passes.reparam.patterns import P, Tally, emit, erase_dead, stem
+from passes.reparam.patterns import Tally, emit, erase_dead, stem
 
 FAMILY = "sequential"
 
-FIRST = P("conv", name="first", single_use=True)
+FIRST = Pattern("conv", name="first", single_use=True)
 PATTERNS = (
-    P(("conv", "avg_pool"), name="second", inputs=(FIRST,)),
-    P("conv", name="second", inputs=(P("pad", single_use=True, inputs=(FIRST,)),)),  # pad -> padding
+    Pattern(("conv", "avg_pool"), name="second", inputs=(FIRST,)),
+    Pattern("conv", name="second", inputs=(Pattern("pad", single_use=True, inputs=(FIRST,)),)),  # pad -> padding
 )
 
 
@@ -37,11 +39,7 @@ def _pixels(node: Node) -> int:
     return math.prod(node.outputs[0].shape[2:])
 
 
-def rewrite(graph: Graph, second: Node, tally: Tally, grow: bool) -> bool:
-    bound = next((b for p in PATTERNS if (b := p.match_node(graph, second)) is not None), None)
-    if bound is None:
-        return False
-    first = bound["first"]
+def rewrite(graph: Graph, second: Node, first: Node, tally: Tally, grow: bool) -> bool:
     outer, inner = CORES[second.op](graph, second), CORES["conv"](graph, first)
     for branch in (outer, inner):
         if isinstance(branch, str):
@@ -77,12 +75,7 @@ def rewrite(graph: Graph, second: Node, tally: Tally, grow: bool) -> bool:
     return True
 
 
-def run(graph: Graph, tally: Tally, *, grow: bool = False) -> bool:
-    changed = False
-    for node in [n for n in graph.nodes if n.op in ("conv", "avg_pool")]:
-        if node.graph is graph:
-            changed |= rewrite(graph, node, tally, grow)
-    return changed
-
-
-__all__ = ["PATTERNS", "run", "rewrite", "Branch"]
+def rules(tally: Tally, grow: bool) -> list[Rule]:
+    def merge(m) -> bool | None:
+        return rewrite(m.graph, m.node, m["first"], tally, grow) or None
+    return [Rule(FAMILY, pattern, merge) for pattern in PATTERNS]

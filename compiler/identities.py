@@ -42,9 +42,9 @@ def forward_x(m: Match) -> Value | None:
 
 
 def identity(name: str, op: str | tuple[str, ...], *inputs: Pattern | Operand | None,
-             where: Callable[[Node], bool] | None = None, commutative: bool = False) -> Rule:
+             where: Callable[[Node], bool] | None = None) -> Rule:
     """A rule that replaces `op` (with inputs matching `inputs`, x alone by default) by x."""
-    return Rule(name, Pattern(op, tuple(inputs) or (X,), where=where, commutative=commutative), forward_x)
+    return Rule(name, Pattern(op, tuple(inputs) or (X,), where=where), forward_x)
 
 
 def _identity_permutation(node: Node) -> bool:
@@ -79,8 +79,8 @@ MOVEMENT_IDENTITIES: tuple[Rule, ...] = (
 
 IDENTITY_RULES: tuple[Rule, ...] = MOVEMENT_IDENTITIES + (
     # arithmetic with the neutral element
-    identity("mul-by-one", "mul", X, ONE, commutative=True),
-    identity("add-zero", "add", X, ZERO, commutative=True),
+    identity("mul-by-one", "mul", X, ONE),    # both orders: mul and add declare Trait.COMMUTATIVE
+    identity("add-zero", "add", X, ZERO),
     identity("sub-zero", "sub", X, ZERO),
     identity("div-by-one", "div", X, ONE, where=_exact_division),
     # windows of one element

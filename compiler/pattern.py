@@ -8,8 +8,8 @@ the two nodes as "outer" and "inner". The pieces:
 * `Pattern(op, inputs, name, single_use, where, commutative)` matches the node producing a value:
   `op` is one op name or a tuple of them; `inputs` holds one sub-pattern per input position
   (`None` accepts anything there, positions past the tuple are not looked at); `name` binds the
-  node; `where(node)` is any further predicate (attributes, types); `commutative` also tries the
-  two inputs of a binary op swapped.
+  node; `where(node)` is any further predicate (attributes, types); a binary op that declares
+  `Trait.COMMUTATIVE` is also tried with its two inputs swapped (`commutative=True/False` overrides).
 * `Operand(name, constant, where)` matches any value (a graph input, a weight, a node result) and
   binds the value itself; `constant` requires it to hold data, `where(value)` checks the rest.
 * `single_use` (on either) requires the matched value to feed nothing but the node above it and
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Union
 
 from compiler.ir import Graph, Node, Value
+from compiler.ops import Trait, find_op
 
 Bindings = dict[str, Union[Node, Value]]
 
@@ -71,7 +72,7 @@ class Pattern:
     name: str | None = None
     single_use: bool = False
     where: Callable[[Node], bool] | None = None
-    commutative: bool = False
+    commutative: bool | None = None  # None: as the op declares (Trait.COMMUTATIVE)
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -99,7 +100,7 @@ class Pattern:
         if node.op not in self.ops or (self.where is not None and not self.where(node)):
             return False
         orders = [self.inputs]
-        if self.commutative and len(self.inputs) == 2:
+        if len(self.inputs) == 2 and self._commutes(node.op):
             orders.append(self.inputs[::-1])
         for order in orders:
             trial = dict(bound)
@@ -107,6 +108,12 @@ class Pattern:
                 bound.update(trial)
                 return True
         return False
+
+    def _commutes(self, op: str) -> bool:
+        if self.commutative is not None:
+            return self.commutative
+        opdef = find_op(op)
+        return opdef is not None and opdef.has(Trait.COMMUTATIVE)
 
     @staticmethod
     def _match_inputs(graph: Graph, node: Node, patterns: tuple, bound: Bindings) -> bool:

@@ -57,9 +57,11 @@ def test_predicates_and_constant_operands():
     y = g.create_node("mul", [x, two]).output
     twos = Operand("c", constant=True, where=lambda v: bool((v.data == 2).all()))
     assert Pattern("mul", (Operand("x"), twos)).match(g, y) == {"x": x, "c": two}
-    assert Pattern("mul", (twos, Operand("x"))).match(g, y) is None            # order matters...
-    assert Pattern("mul", (twos, Operand("x")), commutative=True).match(g, y) == {"x": x, "c": two}
-    assert Pattern("mul", (Operand("x", constant=True), None)).match(g, y) is None
+    assert Pattern("mul", (twos, Operand("x"))).match(g, y) == {"x": x, "c": two}  # mul is COMMUTATIVE
+    assert Pattern("mul", (twos, Operand("x")), commutative=False).match(g, y) is None  # order kept
+    z = g.create_node("sub", [x, two]).output
+    assert Pattern("sub", (twos, Operand("x"))).match(g, z) is None            # sub is not
+    assert Pattern("mul", (Operand("x", constant=True), None), commutative=False).match(g, y) is None
     assert Pattern("mul", where=lambda n: n.outputs[0].rank == 3).match(g, y) is None
 
 

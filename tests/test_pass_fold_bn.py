@@ -283,7 +283,7 @@ def test_constants_that_are_not_per_channel_are_left_alone():
 def test_options_turn_consumer_and_affine_folding_off():
     torch.manual_seed(0)
     g, x = _bn_then("conv")
-    assert not FoldBatchNorm(before=False).run(g).changed
+    assert not FoldBatchNorm(into_consumers=False).run(g).changed
     g = Graph()
     xin = g.add_input("x", TensorType((2, 8), torch.float32))
     y = g.create_node("linear", [xin, g.add_weight("fc.weight", torch.randn(4, 8))]).output

@@ -2,7 +2,7 @@
 NonZero, Mod (the last two only on static inputs).
 
 With every input shape static, `Shape` is a constant, and so is everything exporters compute
-from it (Gather -> Unsqueeze -> Concat -> Reshape chains): `Cx.emit` folds any node whose inputs
+from it (Gather -> Unsqueeze -> Concat -> Reshape chains): `OnnxNodeContext.emit` folds any node whose inputs
 are all static, and these mappings produce the static leaves. A result is only materialized after
 its size was checked, so a hostile ConstantOfShape or Range cannot allocate terabytes.
 """
@@ -13,14 +13,14 @@ import math
 import numpy as np
 import torch
 
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 from compiler.constant_folding import FoldLimits
 from compiler.ir import TensorType
 
 
 @onnx_op("Constant", ir="(a constant)", note="string and sparse values are not supported")
-def constant(cx: Cx):
+def constant(cx: OnnxNodeContext):
     if cx.has_attr("value"):
         tensor = cx.tensor_attr("value")
     elif cx.has_attr("value_float"):
@@ -38,7 +38,7 @@ def constant(cx: Cx):
 
 
 @onnx_op("ConstantOfShape", ir="expand of a scalar (folded)", note="the shape input must be static")
-def constant_of_shape(cx: Cx):
+def constant_of_shape(cx: OnnxNodeContext):
     shape = cx.ints(0, "the shape")
     if any(d < 0 for d in shape):
         raise cx.error(f"shape {shape} has a negative dim")
@@ -50,7 +50,7 @@ def constant_of_shape(cx: Cx):
 
 
 @onnx_op("Range", ir="(a constant)", note="start, limit and delta must be static")
-def range_(cx: Cx):
+def range_(cx: OnnxNodeContext):
     start, limit, delta = (cx.static(i, name) for i, name in enumerate(("start", "limit", "delta")))
     if any(t is None or t.numel() != 1 for t in (start, limit, delta)):
         raise cx.error("start, limit and delta must each hold one value")
@@ -75,26 +75,26 @@ def _np(dtype: torch.dtype):
 
 
 @onnx_op("Shape", ir="(a constant)", note="start/end slicing from opset 15")
-def shape(cx: Cx):
+def shape(cx: OnnxNodeContext):
     dims = cx.x.shape
     start, end = cx.attr("start", "int", 0), cx.attr("end", "int", len(dims))
     return cx.constant(torch.tensor(dims[start:end], dtype=torch.int64))
 
 
 @onnx_op("Size", ir="(a constant)")
-def size(cx: Cx):
+def size(cx: OnnxNodeContext):
     return cx.constant(torch.tensor(cx.x.type.numel, dtype=torch.int64))
 
 
 @onnx_op("NonZero", ir="(a constant)", note="only on static inputs: its output shape depends on the data")
-def nonzero(cx: Cx):
+def nonzero(cx: OnnxNodeContext):
     data = cx.static(0, "the input (its nonzero count decides the output shape)")
     return cx.constant(torch.nonzero(data).t().contiguous() if data.dim() else
                        torch.zeros((0, int(bool(data))), dtype=torch.int64))
 
 
 @onnx_op("Mod", ir="(a constant)", note="only on static inputs")
-def mod(cx: Cx):
+def mod(cx: OnnxNodeContext):
     a, b = cx.static(0, "the dividend"), cx.static(1, "the divisor")
     if math.prod(torch.broadcast_shapes(a.shape, b.shape)) > FoldLimits.max_elements:
         raise cx.error("the result is too large to compute at import time")

@@ -42,7 +42,7 @@ def node_label(node: onnx.NodeProto, index: int) -> str:
     return f"#{index} (output '{node.output[0]}')" if node.output else f"#{index}"
 
 
-class Cx:
+class OnnxNodeContext:
     """What a mapping function knows about the ONNX node it translates, and how it emits IR."""
 
     def __init__(self, translator: "Translator", node: onnx.NodeProto, index: int):

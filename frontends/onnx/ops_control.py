@@ -6,13 +6,13 @@ An If whose condition depends on the input data stays unsupported, with a clear 
 """
 from __future__ import annotations
 
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 
 @onnx_op("If", ir="(the branch a constant condition picks, inlined)",
          note="the condition must fold to a constant (shapes, flags); branches may nest")
-def if_(cx: Cx):
+def if_(cx: OnnxNodeContext):
     cond = cx.required(0, "the condition")
     if cond.data is None:
         raise cx.error(f"the condition '{cx.node.input[0]}' depends on the input data, so the branch cannot be "

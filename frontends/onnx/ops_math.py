@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 from frontends.onnx.tensors import torch_dtype
 
@@ -35,14 +35,14 @@ for _op_type, _ir_op in _BINARY.items():
 
 
 @onnx_op("Div", ir="div", note="integer division truncates, as in ONNX")
-def div(cx: Cx):
+def div(cx: OnnxNodeContext):
     a, b = cx.required(0), cx.required(1)
     exact = a.dtype.is_floating_point or b.dtype.is_floating_point
     return cx.emit("div", [a, b], {} if exact else {"rounding_mode": "trunc"})
 
 
 @onnx_op("Pow", ir="pow", note="the result keeps the base's dtype")
-def pow_(cx: Cx):
+def pow_(cx: OnnxNodeContext):
     base, exponent = cx.required(0), cx.required(1)
     if base.dtype == exponent.dtype:
         return cx.emit("pow", [base, exponent])
@@ -52,17 +52,17 @@ def pow_(cx: Cx):
 
 
 @onnx_op("Where", ir="where")
-def where(cx: Cx):
+def where(cx: OnnxNodeContext):
     return cx.emit("where", [cx.required(0), cx.required(1), cx.required(2)])
 
 
 @onnx_op("Identity", ir="(no node)")
-def identity(cx: Cx):
+def identity(cx: OnnxNodeContext):
     return cx.x
 
 
 @onnx_op("Dropout", ir="(no node)", note="inference only: training_mode must be false")
-def dropout(cx: Cx):
+def dropout(cx: OnnxNodeContext):
     if cx.input(2) is not None and cx.scalar(2, "training_mode"):
         raise cx.unsupported("training_mode=true")
     x = cx.x
@@ -73,22 +73,22 @@ def dropout(cx: Cx):
 
 
 @onnx_op("Cast", ir="cast", note="to the supported dtypes (no strings, float8 or 4-bit)")
-def cast(cx: Cx):
+def cast(cx: OnnxNodeContext):
     return cx.cast(cx.x, torch_dtype(cx.attr("to", "int"), "the Cast target"))
 
 
 @onnx_op("CastLike", ir="cast")
-def cast_like(cx: Cx):
+def cast_like(cx: OnnxNodeContext):
     return cx.cast(cx.x, cx.required(1).dtype)
 
 
 @onnx_op("LeakyRelu", ir="leaky_relu")
-def leaky_relu(cx: Cx):
+def leaky_relu(cx: OnnxNodeContext):
     return cx.emit("leaky_relu", [cx.x], {"negative_slope": cx.attr("alpha", "float", 0.01)})
 
 
 @onnx_op("HardSigmoid", ir="hardsigmoid, or mul+add+clip", note="any alpha and beta")
-def hard_sigmoid(cx: Cx):
+def hard_sigmoid(cx: OnnxNodeContext):
     x = cx.x
     alpha, beta = cx.attr("alpha", "float", 0.2), cx.attr("beta", "float", 0.5)
     if alpha == float(np.float32(1 / 6)) and beta == 0.5:
@@ -99,7 +99,7 @@ def hard_sigmoid(cx: Cx):
 
 
 @onnx_op("Gelu", ir="gelu")
-def gelu(cx: Cx):
+def gelu(cx: OnnxNodeContext):
     approximate = cx.attr("approximate", "str", "none")
     if approximate not in ("none", "tanh"):
         raise cx.unsupported(f"approximate='{approximate}'")
@@ -107,7 +107,7 @@ def gelu(cx: Cx):
 
 
 @onnx_op("PRelu", ir="prelu, or where+less+mul", note="prelu for a shared or per-channel static slope")
-def prelu(cx: Cx):
+def prelu(cx: OnnxNodeContext):
     x, slope = cx.required(0), cx.required(1)
     if slope.data is not None and x.dtype.is_floating_point and slope.dtype == x.dtype:
         padded = (1,) * (x.rank - slope.rank) + slope.shape
@@ -121,7 +121,7 @@ def prelu(cx: Cx):
 
 
 @onnx_op("Clip", ir="clip, or maximum/minimum", note="clip for static float bounds")
-def clip(cx: Cx):
+def clip(cx: OnnxNodeContext):
     x, low, high = cx.x, cx.input(1), cx.input(2)
     if x.dtype.is_floating_point and all(v is None or (v.data is not None and v.type.numel == 1)
                                          for v in (low, high)):
@@ -135,7 +135,7 @@ def clip(cx: Cx):
     return out
 
 
-def _chain(cx: Cx, ir_op: str, *, named: bool = True) -> Value:
+def _chain(cx: OnnxNodeContext, ir_op: str, *, named: bool = True) -> Value:
     """inputs[0] op inputs[1] op ...; the last node takes the output's name when `named`."""
     values = [cx.required(i) for i in range(cx.num_inputs)]
     if not values:
@@ -153,7 +153,7 @@ for _op_type, _ir_op in {"Sum": "add", "Max": "maximum", "Min": "minimum"}.items
 
 
 @onnx_op("Mean", ir="add + div", note="variadic")
-def mean(cx: Cx):
+def mean(cx: OnnxNodeContext):
     total = _chain(cx, "add", named=False)
     if cx.num_inputs == 1:
         return total
@@ -162,7 +162,7 @@ def mean(cx: Cx):
 
 @onnx_op("Softmax", "LogSoftmax", ir="softmax / log_softmax",
          note="before opset 13 the input is coerced to 2-D at axis (a reshape around it)")
-def softmax(cx: Cx):
+def softmax(cx: OnnxNodeContext):
     x, ir_op = cx.x, "softmax" if cx.op_type == "Softmax" else "log_softmax"
     if cx.opset >= 13:
         return cx.emit(ir_op, [x], {"dim": cx.normalize_axis(cx.attr("axis", "int", -1), x.rank)})
@@ -175,6 +175,6 @@ def softmax(cx: Cx):
 
 
 @onnx_op("Einsum", ir="einsum", note="any equation torch.einsum takes (implicit output, '...')")
-def einsum(cx: Cx):
+def einsum(cx: OnnxNodeContext):
     operands = [cx.required(i) for i in range(cx.num_inputs)]
     return cx.emit("einsum", operands, {"equation": cx.attr("equation", "str").replace(" ", "")})

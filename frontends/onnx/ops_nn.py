@@ -7,11 +7,11 @@ symmetric `conv_transpose` followed by a `slice` that crops the difference.
 from __future__ import annotations
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 
-def _geometry(cx: Cx, x: Value, w: Value) -> tuple[int, list[int], list[int], list[int]]:
+def _geometry(cx: OnnxNodeContext, x: Value, w: Value) -> tuple[int, list[int], list[int], list[int]]:
     k = w.rank - 2
     if k < 1 or x.rank != k + 2:
         raise cx.error(f"input {list(x.shape)} and weight {list(w.shape)} do not make a {max(k, 1)}-d "
@@ -37,7 +37,7 @@ def same_pads(auto_pad: str, sizes, kernel, strides, dilations) -> tuple[list[in
     return begin, end
 
 
-def explicit_pads(cx: Cx, x: Value, kernel, strides, dilations) -> tuple[list[int], list[int]]:
+def explicit_pads(cx: OnnxNodeContext, x: Value, kernel, strides, dilations) -> tuple[list[int], list[int]]:
     k = len(kernel)
     auto_pad = cx.attr("auto_pad", "str", "NOTSET")
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -52,7 +52,7 @@ def explicit_pads(cx: Cx, x: Value, kernel, strides, dilations) -> tuple[list[in
     return list(pads[:k]), list(pads[k:])
 
 
-def pad_asymmetric(cx: Cx, x: Value, begin: list[int], end: list[int]) -> tuple[Value, list[int]]:
+def pad_asymmetric(cx: OnnxNodeContext, x: Value, begin: list[int], end: list[int]) -> tuple[Value, list[int]]:
     """Zero-pad what symmetric padding cannot express; returns the padded input and the symmetric
     padding left for the op itself."""
     sym = [min(b, e) for b, e in zip(begin, end)]
@@ -65,11 +65,11 @@ def pad_asymmetric(cx: Cx, x: Value, begin: list[int], end: list[int]) -> tuple[
 
 
 @onnx_op("Conv", ir="conv (pad + conv for asymmetric pads)", note="1-3 spatial dims, groups, dilations, auto_pad")
-def conv(cx: Cx):
+def conv(cx: OnnxNodeContext):
     return conv_of(cx, cx.required(0), cx.required(1), cx.input(2))
 
 
-def conv_of(cx: Cx, x: Value, w: Value, bias: Value | None, suffix: str = "") -> Value:
+def conv_of(cx: OnnxNodeContext, x: Value, w: Value, bias: Value | None, suffix: str = "") -> Value:
     """The node's Conv attributes applied to these operands (QLinearConv and ConvInteger share it)."""
     k, kernel, strides, dilations = _geometry(cx, x, w)
     begin, end = explicit_pads(cx, x, kernel, strides, dilations)
@@ -81,7 +81,7 @@ def conv_of(cx: Cx, x: Value, w: Value, bias: Value | None, suffix: str = "") ->
 
 @onnx_op("ConvTranspose", ir="conv_transpose (+ slice for asymmetric pads)",
          note="output_shape and auto_pad become explicit pads")
-def conv_transpose(cx: Cx):
+def conv_transpose(cx: OnnxNodeContext):
     x, w, bias = cx.required(0), cx.required(1), cx.input(2)
     k, kernel, strides, dilations = _geometry(cx, x, w)
     groups = cx.attr("group", "int", 1)
@@ -121,7 +121,7 @@ def conv_transpose(cx: Cx):
 
 
 @onnx_op("Gemm", ir="linear (a static B), or matmul + add", note="alpha and beta fold into static weights")
-def gemm(cx: Cx):
+def gemm(cx: OnnxNodeContext):
     a, b, c = cx.required(0), cx.required(1), cx.input(2)
     alpha, beta = cx.attr("alpha", "float", 1.0), cx.attr("beta", "float", 1.0)
     if a.rank != 2 or b.rank != 2:
@@ -154,12 +154,12 @@ def gemm(cx: Cx):
 
 
 @onnx_op("MatMul", ir="matmul")
-def matmul(cx: Cx):
+def matmul(cx: OnnxNodeContext):
     return cx.emit("matmul", [cx.required(0), cx.required(1)])
 
 
 @onnx_op("BatchNormalization", ir="batch_norm", note="inference only; the training outputs are unavailable")
-def batch_norm(cx: Cx):
+def batch_norm(cx: OnnxNodeContext):
     if cx.attr("training_mode", "int", 0):
         raise cx.unsupported("training_mode=1")
     x = cx.x
@@ -171,7 +171,7 @@ def batch_norm(cx: Cx):
 
 
 @onnx_op("InstanceNormalization", ir="group_norm (one group per channel)")
-def instance_norm(cx: Cx):
+def instance_norm(cx: OnnxNodeContext):
     x = cx.x
     if x.rank < 3:
         raise cx.error(f"needs (N, C, spatial...), got {list(x.shape)}")
@@ -179,7 +179,7 @@ def instance_norm(cx: Cx):
                    {"num_groups": x.shape[1], "eps": cx.attr("epsilon", "float", 1e-5)})
 
 
-def _per(cx: Cx, v: Value | None, shape: tuple[int, ...], what: str) -> Value | None:
+def _per(cx: OnnxNodeContext, v: Value | None, shape: tuple[int, ...], what: str) -> Value | None:
     """An affine parameter broadcast to exactly `shape` (static ones are expanded when needed)."""
     if v is None or v.shape == shape:
         return v
@@ -190,7 +190,7 @@ def _per(cx: Cx, v: Value | None, shape: tuple[int, ...], what: str) -> Value | 
 
 
 @onnx_op("LayerNormalization", ir="layer_norm", note="Mean and InvStdDev outputs are unavailable")
-def layer_norm(cx: Cx):
+def layer_norm(cx: OnnxNodeContext):
     x = cx.x
     axis = cx.normalize_axis(cx.attr("axis", "int", -1), x.rank)
     shape = x.shape[axis:]
@@ -201,7 +201,7 @@ def layer_norm(cx: Cx):
 
 
 @onnx_op("GroupNormalization", ir="group_norm", note="per-group scale and bias (opset 18) are repeated per channel")
-def group_norm(cx: Cx):
+def group_norm(cx: OnnxNodeContext):
     x, scale, bias = cx.x, cx.required(1, "scale"), cx.required(2, "bias")
     groups = cx.attr("num_groups", "int")
     if x.rank < 3 or groups < 1 or x.shape[1] % groups:

@@ -12,7 +12,7 @@ import math
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.ops_nn import explicit_pads
 from frontends.onnx.table import onnx_op
 
@@ -26,7 +26,7 @@ def pooled_size(n: int, k: int, s: int, begin: int, end: int, d: int, ceil: bool
     return out
 
 
-def _geometry(cx: Cx, x: Value):
+def _geometry(cx: OnnxNodeContext, x: Value):
     kernel = cx.attr("kernel_shape", "ints")
     k = len(kernel)
     if k < 1 or x.rank != k + 2 or min(kernel) < 1:
@@ -63,7 +63,7 @@ def _torch_pads(begin: list[int], end: list[int]) -> tuple[int, ...]:
 
 @onnx_op("MaxPool", ir="max_pool (pad with -inf + max_pool for asymmetric pads)",
          note="the Indices output is unavailable; storage_order is irrelevant without it")
-def max_pool(cx: Cx):
+def max_pool(cx: OnnxNodeContext):
     x = cx.x
     kernel, strides, dilations, begin, end, ceil, sizes = _geometry(cx, x)
     attrs = {"kernel": tuple(kernel), "stride": tuple(strides), "dilation": tuple(dilations)}
@@ -82,7 +82,7 @@ def max_pool(cx: Cx):
 
 @onnx_op("AveragePool", ir="avg_pool (zero pad + avg_pool for asymmetric pads that count)",
          note="no dilations; asymmetric pads only with count_include_pad=1")
-def avg_pool(cx: Cx):
+def avg_pool(cx: OnnxNodeContext):
     x = cx.x
     kernel, strides, dilations, begin, end, ceil, sizes = _geometry(cx, x)
     if any(d != 1 for d in dilations):
@@ -104,7 +104,7 @@ def avg_pool(cx: Cx):
 
 @onnx_op("GlobalAveragePool", "GlobalMaxPool", ir="adaptive_avg_pool / adaptive_max_pool to 1",
          note="1-3 spatial dims (more: reduce_mean / reduce_max)")
-def global_pool(cx: Cx):
+def global_pool(cx: OnnxNodeContext):
     x = cx.x
     k = x.rank - 2
     if k < 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.ops_nn import conv_of
 from frontends.onnx.quantized import Accumulator, Marker, Quantized, along, fake_quant
 from frontends.onnx.table import onnx_op
@@ -26,7 +26,7 @@ def _format(dtype: torch.dtype, zero_point: torch.Tensor | None) -> str:
     return ("int8" if zero else "int8-asym") if signed else ("uint8-sym" if zero else "uint8")
 
 
-def _params(cx: Cx, scale: Value, zero_point: Value | None, rank: int, code_dtype: torch.dtype | None = None):
+def _params(cx: OnnxNodeContext, scale: Value, zero_point: Value | None, rank: int, code_dtype: torch.dtype | None = None):
     """(scale 0-d/1-d, float zero point or None, format, axis, code dtype) of a Q/DQ node's parameters."""
     if cx.attr("block_size", "int", 0):
         raise cx.unsupported("blocked scales (block_size)")
@@ -47,13 +47,13 @@ def _params(cx: Cx, scale: Value, zero_point: Value | None, rank: int, code_dtyp
     return scale, zp, fmt, axis, dtype
 
 
-def _output_dtype(cx: Cx) -> torch.dtype:
+def _output_dtype(cx: OnnxNodeContext) -> torch.dtype:
     from frontends.onnx.tensors import torch_dtype
     code = cx.attr("output_dtype", "int", 0)
     return torch_dtype(code, "output_dtype") if code else torch.uint8
 
 
-def _dequantize(cx: Cx, index: int, scale: Value, zero_point: Value | None, suffix: str) -> Value:
+def _dequantize(cx: OnnxNodeContext, index: int, scale: Value, zero_point: Value | None, suffix: str) -> Value:
     """The float tensor an input's codes stand for: fake_quant of what a marker quantized, an
     annotated fake_quant of a stored (constant) tensor, or the arithmetic on run-time codes."""
     raw = cx.raw_input(index)
@@ -87,7 +87,7 @@ def _broad(t: torch.Tensor, axis: int | None, rank: int) -> torch.Tensor:
 
 @onnx_op("QuantizeLinear", ir="fake_quant (with the DequantizeLinear that reads it)",
          note="8-bit codes, per tensor or per axis; no blocked scales")
-def quantize_linear(cx: Cx):
+def quantize_linear(cx: OnnxNodeContext):
     x = cx.x
     scale, zp, fmt, axis, dtype = _params(cx, cx.required(1, "scale"), cx.input(2), x.rank)
     if x.dtype != scale.dtype:
@@ -96,13 +96,13 @@ def quantize_linear(cx: Cx):
 
 
 @onnx_op("DequantizeLinear", ir="fake_quant", note="8-bit codes: a QDQ pair or a stored int8 weight")
-def dequantize_linear(cx: Cx):
+def dequantize_linear(cx: OnnxNodeContext):
     return _dequantize(cx, 0, cx.required(1, "scale"), cx.input(2), "")
 
 
 @onnx_op("DynamicQuantizeLinear", ir="reduce_min/max + fake_quant {uint8}",
          note="the scale and zero point are computed at run time, as ONNX defines them")
-def dynamic_quantize_linear(cx: Cx):
+def dynamic_quantize_linear(cx: OnnxNodeContext):
     x = cx.x
     zero = cx.like(0.0, x, "zero")
     every = {"dims": tuple(range(x.rank))}
@@ -116,7 +116,7 @@ def dynamic_quantize_linear(cx: Cx):
     return [marker, scale, cx.cast(zp, torch.uint8, suffix="zp_u8")]
 
 
-def _operand(cx: Cx, index: int, zp_index: int) -> tuple[Value, Value | None]:
+def _operand(cx: OnnxNodeContext, index: int, zp_index: int) -> tuple[Value, Value | None]:
     """(x - x_zp as floats, the scale that relates them to real values, if known)."""
     raw = cx.raw_input(index)
     if isinstance(raw, Quantized) and raw.axis is None:
@@ -132,7 +132,7 @@ def _operand(cx: Cx, index: int, zp_index: int) -> tuple[Value, Value | None]:
     return x, None
 
 
-def _weight(cx: Cx, index: int, zp_index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _weight(cx: OnnxNodeContext, index: int, zp_index: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     w = cx.required(index, "the weight")
     if w.data is None or w.dtype not in _CODE_TYPES:
         raise cx.unsupported(f"a {'run-time' if w.data is None else str(w.dtype)} weight (stored 8-bit codes only)")
@@ -143,7 +143,7 @@ def _weight(cx: Cx, index: int, zp_index: int) -> tuple[torch.Tensor, torch.Tens
 
 @onnx_op("ConvInteger", "MatMulInteger", ir="conv / matmul of fake_quant operands (with the following * scale)",
          note="stored 8-bit weights; the int32 result is exact when not followed by Cast and * x_scale * w_scale")
-def integer_op(cx: Cx):
+def integer_op(cx: OnnxNodeContext):
     x, x_scale = _operand(cx, 0, 2)
     w, w_zp, w_fmt = _weight(cx, 1, 3)
     conv = cx.op_type == "ConvInteger"
@@ -154,7 +154,7 @@ def integer_op(cx: Cx):
     return Accumulator(apply, x, x_scale, w_int, w_zp, w_fmt, channel)
 
 
-def accumulator_rule(cx: Cx):
+def accumulator_rule(cx: OnnxNodeContext):
     """Cast and Mul that keep an Accumulator quantized, or None when the node does not."""
     if cx.op_type == "Cast" and isinstance(cx.raw_input(0), Accumulator):
         acc = cx.raw_input(0)
@@ -185,7 +185,7 @@ def _weight_scale(acc: Accumulator, multiplier: Value) -> torch.Tensor | None:
     return c.data.float()
 
 
-def _qlinear_output(cx: Cx, real: Value, scale_index: int) -> Quantized:
+def _qlinear_output(cx: OnnxNodeContext, real: Value, scale_index: int) -> Quantized:
     scale, zp, fmt, axis, dtype = _params(cx, cx.required(scale_index, "y_scale"), cx.input(scale_index + 1),
                                           real.rank)
     if axis is not None:
@@ -193,7 +193,7 @@ def _qlinear_output(cx: Cx, real: Value, scale_index: int) -> Quantized:
     return Quantized(real, scale, zp, fmt, axis, dtype)
 
 
-def _qlinear_weight(cx: Cx, index: int, channel: int) -> Value:
+def _qlinear_weight(cx: OnnxNodeContext, index: int, channel: int) -> Value:
     w = cx.required(index, "the weight")
     if w.data is None:
         raise cx.unsupported("a run-time weight")
@@ -212,7 +212,7 @@ def _qlinear_weight(cx: Cx, index: int, channel: int) -> Value:
 
 @onnx_op("QLinearConv", ir="conv of fake_quant operands, requantized", note="stored 8-bit weights, per tensor or "
          "per output channel; the bias is folded with x_scale * w_scale")
-def qlinear_conv(cx: Cx):
+def qlinear_conv(cx: OnnxNodeContext):
     x = _dequantize(cx, 0, cx.required(1, "x_scale"), cx.input(2), "x_fq")
     w = _qlinear_weight(cx, 3, 0)
     bias = cx.input(8)
@@ -224,7 +224,7 @@ def qlinear_conv(cx: Cx):
 
 @onnx_op("QLinearMatMul", ir="matmul of fake_quant operands, requantized", note="per-tensor scales or a per-column "
          "weight scale")
-def qlinear_matmul(cx: Cx):
+def qlinear_matmul(cx: OnnxNodeContext):
     a = _dequantize(cx, 0, cx.required(1, "a_scale"), cx.input(2), "a_fq")
     b_raw = cx.required(3, "b")
     b = _qlinear_weight(cx, 3, b_raw.rank - 1) if b_raw.data is not None else \

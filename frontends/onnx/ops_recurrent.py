@@ -10,14 +10,14 @@ from __future__ import annotations
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 _GATES = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}           # IR gate -> ONNX gate block
 _DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 
 
-def _check_unsupported(cx: Cx, dirs: int) -> None:
+def _check_unsupported(cx: OnnxNodeContext, dirs: int) -> None:
     acts = cx.attr("activations", "strs", None) if cx.has_attr("activations") else None
     if acts is not None and [a.lower() for a in acts] != [a.lower() for a in _DEFAULT_ACTIVATIONS[cx.op_type] * dirs]:
         raise cx.unsupported(f"activations {acts} (only the defaults)")
@@ -30,12 +30,12 @@ def _check_unsupported(cx: Cx, dirs: int) -> None:
         raise cx.unsupported("peephole weights (P)")
 
 
-def _gates(cx: Cx, v: Value, hidden: int, what: str) -> Value:
+def _gates(cx: OnnxNodeContext, v: Value, hidden: int, what: str) -> Value:
     rows = [g * hidden + k for g in _GATES[cx.op_type] for k in range(hidden)]
     return cx.emit("gather", [v, cx.constant(torch.tensor(rows), f"{what}_rows")], {"dim": 1}, suffix=what)
 
 
-def _lengths(cx: Cx, index: int, seq: int) -> Value | None:
+def _lengths(cx: OnnxNodeContext, index: int, seq: int) -> Value | None:
     lengths = cx.input(index)
     if lengths is None or (lengths.data is not None and bool((lengths.data == seq).all())):
         return None
@@ -45,7 +45,7 @@ def _lengths(cx: Cx, index: int, seq: int) -> Value | None:
 @onnx_op("LSTM", "GRU", ir="lstm / gru (+ permutes for layout=1)",
          note="both directions, sequence_lens, initial states, GRU linear_before_reset; default activations, "
               "no clip, input_forget or peepholes")
-def recurrent(cx: Cx):
+def recurrent(cx: OnnxNodeContext):
     x, w, r, b = cx.required(0), cx.required(1, "W"), cx.required(2, "R"), cx.input(3)
     batch_first = cx.attr("layout", "int", 0) == 1
     direction = cx.attr("direction", "str", "forward")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 _REDUCE = {"ReduceMean": "reduce_mean", "ReduceSum": "reduce_sum", "ReduceMax": "reduce_max",
@@ -12,7 +12,7 @@ _REDUCE = {"ReduceMean": "reduce_mean", "ReduceSum": "reduce_sum", "ReduceMax": 
            "ReduceSumSquare": "reduce_sum"}
 
 
-def _reduce_axes(cx: Cx, x: Value) -> list[int] | None:
+def _reduce_axes(cx: OnnxNodeContext, x: Value) -> list[int] | None:
     """The reduced axes (all when empty), or None for a no-op (noop_with_empty_axes)."""
     axes_as_input = cx.opset >= (13 if cx.op_type == "ReduceSum" else 18)
     if axes_as_input:
@@ -30,7 +30,7 @@ def _reduce_axes(cx: Cx, x: Value) -> list[int] | None:
 @onnx_op(*_REDUCE, ir="reduce_mean / reduce_sum / reduce_max / reduce_min",
          note="axes from the attribute or (ReduceSum >= 13, others >= 18) the input; L1 = sum(abs), "
               "L2 = sqrt(sum(x*x)), SumSquare = sum(x*x)")
-def reduce(cx: Cx):
+def reduce(cx: OnnxNodeContext):
     x = cx.x
     axes = _reduce_axes(cx, x)
     if axes is None:
@@ -53,7 +53,7 @@ def reduce(cx: Cx):
 
 
 @onnx_op("ArgMax", "ArgMin", ir="argmax / argmin", note="select_last_index=0 only")
-def arg_extreme(cx: Cx):
+def arg_extreme(cx: OnnxNodeContext):
     x = cx.x
     if cx.attr("select_last_index", "int", 0):
         raise cx.unsupported("select_last_index=1")
@@ -63,7 +63,7 @@ def arg_extreme(cx: Cx):
 
 
 @onnx_op("TopK", ir="topk", note="K must be static; results are always sorted")
-def topk(cx: Cx):
+def topk(cx: OnnxNodeContext):
     x = cx.x
     k = cx.ints(1, "K")
     if len(k) != 1:
@@ -73,7 +73,7 @@ def topk(cx: Cx):
 
 
 @onnx_op("ReduceProd", ir="(a constant)", note="only on static inputs (shape arithmetic), which it folds")
-def reduce_prod(cx: Cx):
+def reduce_prod(cx: OnnxNodeContext):
     data = cx.static(0, "the input (ReduceProd is folded at import, e.g. over a Shape)")
     axes = _reduce_axes(cx, cx.x)
     if axes is None:

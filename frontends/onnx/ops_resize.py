@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 _F32 = np.float32
@@ -61,7 +61,7 @@ def torch_nearest_map(mode: str, n_in: int, n_out: int) -> list[int]:
     return F.interpolate(src, size=n_out, mode=mode)[0, 0].long().tolist()
 
 
-def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
+def _sizes_and_scales(cx: OnnxNodeContext, x: Value) -> tuple[list[int], list[float]]:
     axes = cx.attr("axes", "ints", None)
     axes = list(range(x.rank)) if axes is None else [cx.normalize_axis(a, x.rank) for a in axes]
     sizes = cx.ints(3, "sizes") if cx.input(3) is not None else None
@@ -91,7 +91,7 @@ def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
          note="nearest: any coordinate transform and rounding; linear/cubic: half_pixel, pytorch_half_pixel or "
               "align_corners with scale = out/in, cubic_coeff_a -0.75; no antialias, tf_crop_and_resize or "
               "keep_aspect_ratio_policy")
-def resize(cx: Cx):
+def resize(cx: OnnxNodeContext):
     x = cx.x
     mode = cx.attr("mode", "str", "nearest")
     ctm = cx.attr("coordinate_transformation_mode", "str", "half_pixel")
@@ -107,7 +107,7 @@ def resize(cx: Cx):
     return _interpolated(cx, x, out, scales, mode, ctm)
 
 
-def _nearest(cx: Cx, x: Value, out: list[int], scales: list[float], ctm: str) -> Value:
+def _nearest(cx: OnnxNodeContext, x: Value, out: list[int], scales: list[float], ctm: str) -> Value:
     nearest = cx.attr("nearest_mode", "str", "round_prefer_floor")
     if nearest not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil") or ctm not in (
             "half_pixel", "pytorch_half_pixel", "asymmetric", "tf_half_pixel_for_nn", "align_corners",
@@ -126,7 +126,7 @@ def _nearest(cx: Cx, x: Value, out: list[int], scales: list[float], ctm: str) ->
     return y
 
 
-def _interpolated(cx: Cx, x: Value, out: list[int], scales: list[float], mode: str, ctm: str) -> Value:
+def _interpolated(cx: OnnxNodeContext, x: Value, out: list[int], scales: list[float], mode: str, ctm: str) -> Value:
     k = x.rank - 2
     if out[:2] != list(x.shape[:2]) or not 1 <= k <= 3:
         raise cx.unsupported(f"{mode} resizing of {list(x.shape)} to {out} (only the 1-3 spatial dims "

@@ -8,11 +8,11 @@ import math
 import torch
 
 from compiler.ir import Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
 
-def _axes(cx: Cx, input_index: int, rank: int) -> list[int] | None:
+def _axes(cx: OnnxNodeContext, input_index: int, rank: int) -> list[int] | None:
     """Axes from the `axes` attribute (older opsets) or an input (newer ones), normalized."""
     axes = cx.ints(input_index, "axes") if cx.input(input_index) is not None else cx.attr("axes", "ints", None)
     if axes is None:
@@ -24,7 +24,7 @@ def _axes(cx: Cx, input_index: int, rank: int) -> list[int] | None:
 
 
 @onnx_op("Reshape", ir="reshape", note="the target shape must be static; 0 copies a dim unless allowzero")
-def reshape(cx: Cx):
+def reshape(cx: OnnxNodeContext):
     x, target = cx.x, cx.ints(1, "the target shape")
     allowzero = cx.attr("allowzero", "int", 0)
     shape = []
@@ -50,7 +50,7 @@ def reshape(cx: Cx):
 
 
 @onnx_op("Flatten", ir="reshape")
-def flatten(cx: Cx):
+def flatten(cx: OnnxNodeContext):
     x = cx.x
     axis = cx.attr("axis", "int", 1)
     if not -x.rank <= axis <= x.rank:
@@ -60,7 +60,7 @@ def flatten(cx: Cx):
 
 
 @onnx_op("Squeeze", ir="reshape", note="axes from the attribute (< 13) or the input (>= 13)")
-def squeeze(cx: Cx):
+def squeeze(cx: OnnxNodeContext):
     x = cx.x
     axes = _axes(cx, 1, x.rank)
     if axes is None:
@@ -71,7 +71,7 @@ def squeeze(cx: Cx):
 
 
 @onnx_op("Unsqueeze", ir="reshape", note="axes from the attribute (< 13) or the input (>= 13)")
-def unsqueeze(cx: Cx):
+def unsqueeze(cx: OnnxNodeContext):
     x = cx.x
     count = len(cx.ints(1, "axes") if cx.input(1) is not None else cx.attr("axes", "ints"))
     axes = set(_axes(cx, 1, x.rank + count))
@@ -80,7 +80,7 @@ def unsqueeze(cx: Cx):
 
 
 @onnx_op("Transpose", ir="permute")
-def transpose(cx: Cx):
+def transpose(cx: OnnxNodeContext):
     x = cx.x
     perm = cx.attr("perm", "ints", list(reversed(range(x.rank))))
     if sorted(perm) != list(range(x.rank)):
@@ -89,7 +89,7 @@ def transpose(cx: Cx):
 
 
 @onnx_op("Concat", ir="concat")
-def concat(cx: Cx):
+def concat(cx: OnnxNodeContext):
     values = [cx.required(i) for i in range(cx.num_inputs)]
     if not values:
         raise cx.error("needs at least one input")
@@ -99,7 +99,7 @@ def concat(cx: Cx):
 
 @onnx_op("Split", ir="split", note="sizes from the attribute (< 13), the input (>= 13), num_outputs (>= 18) "
                                    "or equal parts")
-def split(cx: Cx):
+def split(cx: OnnxNodeContext):
     x = cx.x
     axis = cx.normalize_axis(cx.attr("axis", "int", 0), x.rank)
     n, size = len(cx.outputs), x.shape[axis]
@@ -118,7 +118,7 @@ def split(cx: Cx):
 
 
 @onnx_op("Slice", ir="slice, or gather for negative steps", note="starts/ends/axes/steps must be static")
-def slice_(cx: Cx):
+def slice_(cx: OnnxNodeContext):
     x = cx.x
     starts, ends = cx.ints(1, "starts"), cx.ints(2, "ends")
     axes = _axes(cx, 3, x.rank) if cx.input(3) is not None else list(range(len(starts)))
@@ -133,7 +133,7 @@ def slice_(cx: Cx):
     return out
 
 
-def _slice_axis(cx: Cx, x: Value, axis: int, start: int, end: int, step: int, suffix: str) -> Value:
+def _slice_axis(cx: OnnxNodeContext, x: Value, axis: int, start: int, end: int, step: int, suffix: str) -> Value:
     dim = x.shape[axis]
     if step == 0:
         raise cx.error("a slice step is 0")
@@ -152,7 +152,7 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
 
 @onnx_op("Pad", ir="pad", note="pads, constant_value and axes must be static; reflect/edge/wrap pad at "
                                "most the last 3 dims of a batched input")
-def pad(cx: Cx):
+def pad(cx: OnnxNodeContext):
     x = cx.x
     mode = cx.attr("mode", "str", "constant")
     if mode not in _PAD_MODES:
@@ -183,7 +183,7 @@ def pad(cx: Cx):
 
 
 @onnx_op("Expand", ir="expand", note="the shape must be static; broadcasting goes both ways, as in ONNX")
-def expand(cx: Cx):
+def expand(cx: OnnxNodeContext):
     x, shape = cx.x, cx.ints(1, "the shape")
     try:
         out = tuple(torch.broadcast_shapes(x.shape, tuple(shape)))
@@ -193,7 +193,7 @@ def expand(cx: Cx):
 
 
 @onnx_op("Tile", ir="tile", note="repeats must be static")
-def tile(cx: Cx):
+def tile(cx: OnnxNodeContext):
     x, repeats = cx.x, cx.ints(1, "repeats")
     if len(repeats) != x.rank or any(r < 0 for r in repeats):
         raise cx.error(f"repeats {repeats} need one non-negative entry per dim of {list(x.shape)}")
@@ -202,7 +202,7 @@ def tile(cx: Cx):
 
 @onnx_op("Gather", ir="slice+reshape, embedding or gather",
          note="a static scalar index is a slice; dynamic indices into a 2-D weight along axis 0 an embedding")
-def gather(cx: Cx):
+def gather(cx: OnnxNodeContext):
     data, indices = cx.required(0), cx.required(1)
     axis = cx.normalize_axis(cx.attr("axis", "int", 0), data.rank)
     if indices.dtype not in (torch.int64, torch.int32):
@@ -223,7 +223,7 @@ def gather(cx: Cx):
 
 
 @onnx_op("DepthToSpace", ir="reshape + permute + reshape", note="DCR and CRD modes")
-def depth_to_space(cx: Cx):
+def depth_to_space(cx: OnnxNodeContext):
     x, b = cx.x, cx.attr("blocksize", "int")
     mode = cx.attr("mode", "str", "DCR")
     if x.rank != 4 or b < 1 or x.shape[1] % (b * b) or mode not in ("DCR", "CRD"):
@@ -238,7 +238,7 @@ def depth_to_space(cx: Cx):
 
 
 @onnx_op("SpaceToDepth", ir="reshape + permute + reshape")
-def space_to_depth(cx: Cx):
+def space_to_depth(cx: OnnxNodeContext):
     x, b = cx.x, cx.attr("blocksize", "int")
     if x.rank != 4 or b < 1 or x.shape[2] % b or x.shape[3] % b:
         raise cx.error(f"cannot rearrange {list(x.shape)} with blocksize {b}")

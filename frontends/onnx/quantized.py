@@ -25,17 +25,17 @@ from compiler.ir import Value
 from compiler.quant import QuantAnnotation, parse_format
 
 if TYPE_CHECKING:
-    from frontends.onnx.context import Cx
+    from frontends.onnx.context import OnnxNodeContext
 
 
 class Marker:
     """An ONNX tensor the translator holds in quantized form (not yet an IR Value)."""
 
-    def materialize(self, cx: "Cx") -> Value:  # pragma: no cover - abstract
+    def materialize(self, cx: "OnnxNodeContext") -> Value:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
-def along(cx: "Cx", v: Value, axis: int | None, rank: int, suffix: str) -> Value:
+def along(cx: "OnnxNodeContext", v: Value, axis: int | None, rank: int, suffix: str) -> Value:
     """A per-tensor (0-d) or per-axis (1-d) parameter shaped to broadcast against a rank-`rank` tensor."""
     if axis is None or v.rank == 0:
         return v
@@ -44,7 +44,7 @@ def along(cx: "Cx", v: Value, axis: int | None, rank: int, suffix: str) -> Value
     return cx.reshape(v, shape, suffix=suffix)
 
 
-def fake_quant(cx: "Cx", real: Value, scale: Value, zero_point: Value | None, fmt: str, axis: int | None,
+def fake_quant(cx: "OnnxNodeContext", real: Value, scale: Value, zero_point: Value | None, fmt: str, axis: int | None,
                suffix: str) -> Value:
     """An annotated fake_quant node (never folded: it marks the format, even of a constant weight)."""
     has_zp = parse_format(fmt).has_zero_point
@@ -72,12 +72,12 @@ class Quantized(Marker):
         """Whether a DequantizeLinear with these parameters undoes exactly this quantization."""
         return _same(scale, self.scale) and _same_zero_point(zero_point, self.zero_point)
 
-    def dequantized(self, cx: "Cx") -> Value:
+    def dequantized(self, cx: "OnnxNodeContext") -> Value:
         if self._dequantized is None:
             self._dequantized = fake_quant(cx, self.real, self.scale, self.zero_point, self.fmt, self.axis, "fq")
         return self._dequantized
 
-    def materialize(self, cx: "Cx") -> Value:
+    def materialize(self, cx: "OnnxNodeContext") -> Value:
         """The integer codes: clip(round(real / scale) + zero point) in the codes' dtype."""
         if self._codes is None:
             fmt = parse_format(self.fmt)
@@ -105,7 +105,7 @@ class Accumulator(Marker):
     dtype: torch.dtype = torch.int32         # float32 after a Cast
     _value: Value | None = field(default=None, repr=False)
 
-    def scaled(self, cx: "Cx", w_scale: torch.Tensor) -> Value:
+    def scaled(self, cx: "OnnxNodeContext", w_scale: torch.Tensor) -> Value:
         """x_scale * accumulator * w_scale: the op on fake_quant(x) and fake_quant(w)."""
         per_channel = w_scale.numel() > 1
         s = w_scale.reshape(-1) if per_channel else w_scale.reshape(())
@@ -119,7 +119,7 @@ class Accumulator(Marker):
         w = fake_quant(cx, real, scale, zp, self.w_fmt, self.w_channel if per_channel else None, "w_fq")
         return self.apply(self.x, w)
 
-    def materialize(self, cx: "Cx") -> Value:
+    def materialize(self, cx: "OnnxNodeContext") -> Value:
         if self._value is None:
             acc = self.apply(self.x, cx.constant(self.w_int.to(torch.float32), "w_int"))
             if self.x_scale is not None:

@@ -1,6 +1,6 @@
 """The mapping table: ONNX op type -> the function that builds its IR.
 
-Each function takes a `Cx` (context.py) for one ONNX node and returns the Value(s) standing for
+Each function takes a `OnnxNodeContext` (context.py) for one ONNX node and returns the Value(s) standing for
 the node's outputs, in order (None for an optional output it cannot provide). Functions register
 with `@onnx_op("Relu", ...)`; docs/onnx-ops.md is generated from this table.
 """

@@ -13,7 +13,7 @@ import onnx
 
 from compiler.errors import FrontendError, NNForgeError
 from compiler.ir import Graph, TensorType, Value
-from frontends.onnx.context import Cx
+from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.crosscheck import check_input_types, check_node
 from frontends.onnx.loader import OnnxModel
 from frontends.onnx.ops_quant import accumulator_rule
@@ -52,7 +52,7 @@ class Translator:
 
     def run(self) -> Graph:
         for index, node in enumerate(self.model.proto.graph.node):
-            cx = Cx(self, node, index)
+            cx = OnnxNodeContext(self, node, index)
             self._bind(cx, self._guarded(cx, self._translate))
             self._guarded(cx, self._crosscheck)
         outputs = []
@@ -66,7 +66,7 @@ class Translator:
         self.graph.outputs = outputs
         return self.graph
 
-    def inline(self, branch: onnx.GraphProto, outer: Cx, label: str) -> list[Value]:
+    def inline(self, branch: onnx.GraphProto, outer: OnnxNodeContext, label: str) -> list[Value]:
         """Translate a subgraph's nodes into the graph (outer names stay visible); its outputs."""
         for init in branch.initializer:
             if init.name in self.env:
@@ -74,24 +74,24 @@ class Translator:
             tensor = to_torch(init, self.model.base_dir, f"initializer '{init.name}' of {label}")
             self.env[init.name] = self.graph.add_weight(init.name, tensor, is_param=looks_like_parameter(tensor))
         for node in branch.node:
-            cx = Cx(self, node, -1)  # no raw attribute bytes were read apart for subgraphs
+            cx = OnnxNodeContext(self, node, -1)  # no raw attribute bytes were read apart for subgraphs
             cx.where = f"node '{node.name or node.op_type}' ({node.op_type}) in the {label} of {outer.where}"
             self._bind(cx, self._guarded(cx, self._translate))
             self._guarded(cx, self._crosscheck)
         return [self.lookup(vi.name, outer) for vi in branch.output]
 
     # ---- one node ------------------------------------------------------------------------
-    def _translate(self, cx: Cx) -> Any:
+    def _translate(self, cx: OnnxNodeContext) -> Any:
         if self._reads_markers(cx):  # quantized tensors: the mapping, or a rule keeping them quantized
             kept = accumulator_rule(cx)
             return kept if kept is not None else MAPPINGS[cx.op_type].fn(cx)
         check_input_types(cx.node, self.opset, [cx.input(i) for i in range(cx.num_inputs)], cx.where)
         return MAPPINGS[cx.op_type].fn(cx)
 
-    def _reads_markers(self, cx: Cx) -> bool:
+    def _reads_markers(self, cx: OnnxNodeContext) -> bool:
         return any(isinstance(self.env.get(name), Marker) for name in cx.node.input if name)
 
-    def _guarded(self, cx: Cx, step) -> Any:
+    def _guarded(self, cx: OnnxNodeContext, step) -> Any:
         """The error boundary around each node: whatever goes wrong names the node."""
         try:
             return step(cx)
@@ -105,7 +105,7 @@ class Translator:
                                 hint="the node's inputs or attributes do not fit together; if onnxruntime runs "
                                      "this model with these input shapes, please report an nnforge bug") from exc
 
-    def _bind(self, cx: Cx, results: Any) -> None:
+    def _bind(self, cx: OnnxNodeContext, results: Any) -> None:
         if isinstance(results, (Value, Unavailable, Marker)) or results is None:
             results = [results]
         results = list(results)
@@ -119,7 +119,7 @@ class Translator:
                 raise cx.error(f"tensor '{name}' is defined twice", hint="the model is malformed (not SSA)")
             self.env[name] = result
 
-    def _crosscheck(self, cx: Cx) -> None:
+    def _crosscheck(self, cx: OnnxNodeContext) -> None:
         if any(isinstance(self.env.get(name), Marker) for name in [*cx.node.input, *cx.outputs] if name):
             return  # integer tensors held quantized have no IR type to compare
         inputs = [cx.input(i) for i in range(cx.num_inputs)]
@@ -133,14 +133,14 @@ class Translator:
                              for vi in graph_inputs(self.model.proto.graph))
         return f"check the input shapes: the model declares {declared}"
 
-    def _producer_cx(self, name: str) -> Cx:
+    def _producer_cx(self, name: str) -> OnnxNodeContext:
         """The context of the (main-graph) node that defines tensor `name`, to emit on its behalf."""
         nodes = self.model.proto.graph.node
         index = next((i for i in range(len(nodes) - 1, -1, -1) if name in nodes[i].output), len(nodes) - 1)
-        return Cx(self, nodes[index], index)
+        return OnnxNodeContext(self, nodes[index], index)
 
     # ---- values --------------------------------------------------------------------------
-    def lookup(self, name: str, cx: Cx | None) -> Value:
+    def lookup(self, name: str, cx: OnnxNodeContext | None) -> Value:
         """The Value of tensor `name`; initializers become weights on first use."""
         value = self.env.get(name)
         if isinstance(value, Value):

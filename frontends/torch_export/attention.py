@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx.context import FxNodeContext
 
 
-def scaled_dot_product_attention(cx: Cx, q: Any, k: Any, v: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+def scaled_dot_product_attention(cx: FxNodeContext, q: Any, k: Any, v: Any, attn_mask: Any = None, dropout_p: float = 0.0,
                                  is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Value:
     if dropout_p:
@@ -51,14 +51,14 @@ def scaled_dot_product_attention(cx: Cx, q: Any, k: Any, v: Any, attn_mask: Any 
     return cx.emit("matmul", [probs, v])
 
 
-def _masked(cx: Cx, scores: Value, mask: Value, suffix: str) -> Value:
+def _masked(cx: FxNodeContext, scores: Value, mask: Value, suffix: str) -> Value:
     """-inf where the mask is False (torch's boolean attention mask keeps what is True)."""
     shape = tuple(torch.broadcast_shapes(scores.shape, mask.shape))
     return cx.emit("where", [mask, scores, cx.scalar(-math.inf, scores.dtype)], suffix=suffix,
                    out=TensorType(shape, scores.dtype))
 
 
-def _repeat_heads(cx: Cx, x: Value, heads: int, what: str) -> Value:
+def _repeat_heads(cx: FxNodeContext, x: Value, heads: int, what: str) -> Value:
     """[..., Hkv, S, E] -> [..., Hq, S, E], each kv head repeated Hq/Hkv times in place."""
     *lead, kv, s, e = x.shape
     groups = heads // kv

@@ -1,4 +1,4 @@
-"""The per-node context of the torch.export frontend: the torch.fx frontend's `Cx`, plus static
+"""The per-node context of the torch.export frontend: the torch.fx frontend's `FxNodeContext`, plus static
 tensors.
 
 Rules receive each argument as an IR `Value` (data-dependent), a `torch.Tensor` (static: it
@@ -14,10 +14,10 @@ import torch
 import torch.fx as fx
 
 from compiler.ir import Graph, Value
-from frontends.torch_fx.context import Cx, Weights
+from frontends.torch_fx.context import FxNodeContext, Weights
 
 
-class ExportCx(Cx):
+class ExportNodeContext(FxNodeContext):
     __slots__ = ("constant_of",)
 
     def __init__(self, graph: Graph, weights: Weights, node: fx.Node, name: str, source: str, out: Any,

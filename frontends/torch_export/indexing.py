@@ -14,10 +14,10 @@ from typing import Any, Sequence
 import torch
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx.context import FxNodeContext
 
 
-def index(cx: Cx, x: Any, indices: Sequence[Any]) -> Value:
+def index(cx: FxNodeContext, x: Any, indices: Sequence[Any]) -> Value:
     x = cx.tensor(x)
     used = [d for d, i in enumerate(indices) if i is not None]
     if not used:
@@ -42,7 +42,7 @@ def index(cx: Cx, x: Any, indices: Sequence[Any]) -> Value:
     return cx.emit("gather", [x, cx.tensor(flat.contiguous(), "index")], {"dim": first})
 
 
-def gather(cx: Cx, x: Any, dim: int, index: Any, sparse_grad: bool = False) -> Value:
+def gather(cx: FxNodeContext, x: Any, dim: int, index: Any, sparse_grad: bool = False) -> Value:
     """out[p] = x[p with its `dim` coordinate replaced by index[p]]: a flat gather when the
     index is static (position and token-type ids); data-dependent indices are refused."""
     x = cx.tensor(x)
@@ -60,7 +60,7 @@ def gather(cx: Cx, x: Any, dim: int, index: Any, sparse_grad: bool = False) -> V
     return cx.emit("gather", [x, cx.tensor(flat, "index")], {"dim": 0})
 
 
-def _as_long(cx: Cx, i: Any, size: int) -> Any:
+def _as_long(cx: FxNodeContext, i: Any, size: int) -> Any:
     """An index operand: bool masks (static only) become the positions they select."""
     if isinstance(i, torch.Tensor) and i.dtype == torch.bool:
         if i.dim() != 1:

@@ -11,26 +11,26 @@ from typing import Any, Callable
 import torch
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx import lowering as L
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx import lowering
+from frontends.torch_fx.context import FxNodeContext
 
 aten = torch.ops.aten
 
 
-def operand(cx: Cx, value: Any, dtype: torch.dtype) -> Value:
+def operand(cx: FxNodeContext, value: Any, dtype: torch.dtype) -> Value:
     if isinstance(value, (bool, int, float)):
         return cx.scalar(value, dtype)
     return cx.tensor(value)
 
 
 def binary(op: str, **fixed: Any) -> Callable:
-    def rule(cx: Cx, a: Any, b: Any, **attrs: Any) -> Value:
+    def rule(cx: FxNodeContext, a: Any, b: Any, **attrs: Any) -> Value:
         dtype = cx.out_type().dtype
         return cx.emit(op, [operand(cx, a, dtype), operand(cx, b, dtype)], {**fixed, **attrs} or None)
     return rule
 
 
-def _scaled(cx: Cx, b: Any, alpha: Any) -> Any:
+def _scaled(cx: FxNodeContext, b: Any, alpha: Any) -> Any:
     if alpha == 1:
         return b
     if isinstance(b, (bool, int, float)):
@@ -40,23 +40,23 @@ def _scaled(cx: Cx, b: Any, alpha: Any) -> Any:
     return cx.emit("mul", [b, cx.scalar(alpha, dtype)], suffix="alpha", out=TensorType(b.shape, dtype))
 
 
-def add(cx: Cx, a: Any, b: Any, alpha: Any = 1) -> Value:
+def add(cx: FxNodeContext, a: Any, b: Any, alpha: Any = 1) -> Value:
     return binary("add")(cx, a, _scaled(cx, b, alpha))
 
 
-def sub(cx: Cx, a: Any, b: Any, alpha: Any = 1) -> Value:
+def sub(cx: FxNodeContext, a: Any, b: Any, alpha: Any = 1) -> Value:
     return binary("sub")(cx, a, _scaled(cx, b, alpha))
 
 
-def rsub(cx: Cx, a: Any, b: Any, alpha: Any = 1) -> Value:
+def rsub(cx: FxNodeContext, a: Any, b: Any, alpha: Any = 1) -> Value:
     return binary("sub")(cx, b, _scaled(cx, a, alpha))
 
 
-def div(cx: Cx, a: Any, b: Any, rounding_mode: str | None = None) -> Value:
+def div(cx: FxNodeContext, a: Any, b: Any, rounding_mode: str | None = None) -> Value:
     return binary("div")(cx, a, b, rounding_mode=rounding_mode)
 
 
-def not_equal(cx: Cx, a: Any, b: Any) -> Value:
+def not_equal(cx: FxNodeContext, a: Any, b: Any) -> Value:
     dtype = _common(cx, a, b)
     eq = cx.emit("equal", [operand(cx, a, dtype), operand(cx, b, dtype)], suffix="eq",
                  out=TensorType(cx.out_type().shape, torch.bool))
@@ -64,13 +64,13 @@ def not_equal(cx: Cx, a: Any, b: Any) -> Value:
 
 
 def compare(op: str) -> Callable:
-    def rule(cx: Cx, a: Any, b: Any) -> Value:
+    def rule(cx: FxNodeContext, a: Any, b: Any) -> Value:
         dtype = _common(cx, a, b)
         return cx.emit(op, [operand(cx, a, dtype), operand(cx, b, dtype)])
     return rule
 
 
-def _common(cx: Cx, a: Any, b: Any) -> torch.dtype:
+def _common(cx: FxNodeContext, a: Any, b: Any) -> torch.dtype:
     """The dtype a scalar operand of a comparison takes: the tensor side's."""
     for v in (a, b):
         if isinstance(v, (Value, torch.Tensor)):
@@ -80,14 +80,14 @@ def _common(cx: Cx, a: Any, b: Any) -> torch.dtype:
 
 def bitwise(op: str) -> Callable:
     """bitwise and/or/xor/not of bools are the logical ops; of integers they have no IR op."""
-    def rule(cx: Cx, *args: Any) -> Value:
+    def rule(cx: FxNodeContext, *args: Any) -> Value:
         if cx.out_type().dtype != torch.bool:
             raise cx.error(f"{cx.what()} on {cx.out_type().dtype} has no IR op (only bool masks are supported)")
         return cx.emit(op, [operand(cx, a, torch.bool) for a in args])
     return rule
 
 
-def where(cx: Cx, cond: Any, a: Any, b: Any) -> Value:
+def where(cx: FxNodeContext, cond: Any, a: Any, b: Any) -> Value:
     dtype = cx.out_type().dtype
     return cx.emit("where", [cx.tensor(cond), operand(cx, a, dtype), operand(cx, b, dtype)])
 
@@ -96,50 +96,50 @@ def unary(op: str, **attrs: Any) -> Callable:
     return lambda cx, x, *rest, **kw: cx.emit(op, [cx.tensor(x)], attrs or None)
 
 
-def gelu(cx: Cx, x: Any, approximate: str = "none") -> Value:
+def gelu(cx: FxNodeContext, x: Any, approximate: str = "none") -> Value:
     return cx.emit("gelu", [cx.tensor(x)], {"approximate": approximate})
 
 
-def leaky_relu(cx: Cx, x: Any, negative_slope: float = 0.01) -> Value:
+def leaky_relu(cx: FxNodeContext, x: Any, negative_slope: float = 0.01) -> Value:
     return cx.emit("leaky_relu", [cx.tensor(x)], {"negative_slope": float(negative_slope)})
 
 
-def clamp(cx: Cx, x: Any, min: Any = None, max: Any = None) -> Value:
+def clamp(cx: FxNodeContext, x: Any, min: Any = None, max: Any = None) -> Value:
     """`clip` has float bounds; tensor bounds, and any bound of an integer tensor, become
     maximum/minimum with operands of the result's dtype."""
     x = cx.tensor(x)
     if not x.dtype.is_floating_point or isinstance(min, torch.Tensor) or isinstance(max, torch.Tensor):
         dtype = cx.out_type().dtype
         min, max = (None if b is None else operand(cx, b, dtype) for b in (min, max))
-    return L.clip(cx, x, min, max)
+    return lowering.clip(cx, x, min, max)
 
 
 def softmax(op: str) -> Callable:
-    def rule(cx: Cx, x: Any, dim: int, dtype_or_half: Any = None) -> Value:
+    def rule(cx: FxNodeContext, x: Any, dim: int, dtype_or_half: Any = None) -> Value:
         x = cx.tensor(x)
         out = cx.out_type().dtype
-        return cx.emit(op, [cx.cast(x, out, suffix="cast")], {"dim": L.norm_dim(cx, dim, x.rank)})
+        return cx.emit(op, [cx.cast(x, out, suffix="cast")], {"dim": lowering.norm_dim(cx, dim, x.rank)})
     return rule
 
 
 def reduce(op: str) -> Callable:
-    def rule(cx: Cx, x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Value:
+    def rule(cx: FxNodeContext, x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Value:
         x = cx.tensor(x)
         if dtype is not None or (op == "reduce_sum" and cx.out_type().dtype != x.dtype):
             x = cx.cast(x, cx.out_type().dtype, suffix="cast")
-        return cx.emit(op, [x], {"dims": L.norm_dims(cx, dim, x.rank), "keepdim": bool(keepdim)})
+        return cx.emit(op, [x], {"dims": lowering.norm_dims(cx, dim, x.rank), "keepdim": bool(keepdim)})
     return rule
 
 
 def max_min(op: str, arg: str, binary_op: str) -> Callable:
     """max(x) reduces everything; max(x, dim) gives (values, indices); max(x, other) is elementwise."""
-    def rule(cx: Cx, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    def rule(cx: FxNodeContext, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
         if isinstance(dim, (Value, torch.Tensor)):
             return binary(binary_op)(cx, x, dim)
         x = cx.tensor(x)
         if dim is None:
             return cx.emit(op, [x], {"dims": (), "keepdim": False})
-        d = L.norm_dim(cx, dim, x.rank)
+        d = lowering.norm_dim(cx, dim, x.rank)
         values_type, indices_type = cx.out
         attrs = {"dims": (d,), "keepdim": bool(keepdim)}
         values = cx.emit(op, [x], attrs, out=values_type)
@@ -149,19 +149,19 @@ def max_min(op: str, arg: str, binary_op: str) -> Callable:
 
 
 def argmax_min(op: str) -> Callable:
-    def rule(cx: Cx, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
+    def rule(cx: FxNodeContext, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
         x = cx.tensor(x)
         if dim is None:
             x, dim = cx.reshape(x, (x.type.numel,), suffix="flat"), 0
             if keepdim:
                 raise cx.error(f"{cx.what()} without dim but keepdim=True is not supported")
-        return cx.emit(op, [x], {"dim": L.norm_dim(cx, dim, x.rank), "keepdim": bool(keepdim)})
+        return cx.emit(op, [x], {"dim": lowering.norm_dim(cx, dim, x.rank), "keepdim": bool(keepdim)})
     return rule
 
 
 def any_all(op: str) -> Callable:
     """any/all over dims: the max/min of the 0/1 truth values (a cast pair around a reduction)."""
-    def rule(cx: Cx, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
+    def rule(cx: FxNodeContext, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
         x = cx.tensor(x)
         if x.dtype != torch.bool:
             x = cx.emit("logical_not", [cx.emit("equal", [x, cx.scalar(0, x.dtype)], suffix="zero",
@@ -169,36 +169,36 @@ def any_all(op: str) -> Callable:
                         out=TensorType(x.shape, torch.bool))
         out = cx.out_type()
         as_int = cx.cast(x, torch.int32, suffix="int")
-        reduced = cx.emit(op, [as_int], {"dims": L.norm_dims(cx, dim, x.rank), "keepdim": bool(keepdim)},
+        reduced = cx.emit(op, [as_int], {"dims": lowering.norm_dims(cx, dim, x.rank), "keepdim": bool(keepdim)},
                           suffix="reduce", out=TensorType(out.shape, torch.int32))
         return cx.emit("cast", [reduced], {"dtype": torch.bool})
     return rule
 
 
-def cumsum(cx: Cx, x: Any, dim: int, dtype: Any = None) -> Value:
+def cumsum(cx: FxNodeContext, x: Any, dim: int, dtype: Any = None) -> Value:
     x = cx.tensor(x)
     if dtype is not None:
         x = cx.cast(x, dtype, suffix="cast")
-    return cx.emit("cumsum", [x], {"dim": L.norm_dim(cx, dim, x.rank)})
+    return cx.emit("cumsum", [x], {"dim": lowering.norm_dim(cx, dim, x.rank)})
 
 
-def cast(cx: Cx, x: Any, *args: Any, **kwargs: Any) -> Value:
+def cast(cx: FxNodeContext, x: Any, *args: Any, **kwargs: Any) -> Value:
     """_to_copy / to: a cast to the dtype torch produced (devices and layouts are ignored)."""
     return cx.cast(cx.tensor(x), cx.out_type().dtype)
 
 
-def identity(cx: Cx, x: Any, *args: Any, **kwargs: Any) -> Value:
+def identity(cx: FxNodeContext, x: Any, *args: Any, **kwargs: Any) -> Value:
     return cx.tensor(x)
 
 
-def dropout(cx: Cx, x: Any, p: float = 0.5, train: Any = False) -> Value:
+def dropout(cx: FxNodeContext, x: Any, p: float = 0.5, train: Any = False) -> Value:
     if train and p > 0:
         raise cx.error(f"{cx.what()} with train=True is random and cannot be imported",
                        hint="call model.eval() first (dropout is the identity at inference)")
     return cx.tensor(x)
 
 
-def no_op(cx: Cx, *args: Any, **kwargs: Any) -> None:
+def no_op(cx: FxNodeContext, *args: Any, **kwargs: Any) -> None:
     """Runtime assertions on metadata: shapes and dtypes are static, nothing to check."""
     return None
 
@@ -219,8 +219,8 @@ RULES: dict[Any, Callable] = {
         "relu", "sigmoid", "tanh", "silu", "hardswish", "hardsigmoid", "exp", "log", "sqrt", "rsqrt", "neg",
         "abs", "erf", "sin", "cos", "floor", "ceil", "round", "reciprocal")},
     aten.gelu: gelu, aten.leaky_relu: leaky_relu,
-    aten.hardtanh: lambda cx, x, min_val=-1.0, max_val=1.0: L.clip(cx, x, float(min_val), float(max_val)),
-    aten.relu6: lambda cx, x: L.clip(cx, x, 0.0, 6.0),
+    aten.hardtanh: lambda cx, x, min_val=-1.0, max_val=1.0: lowering.clip(cx, x, float(min_val), float(max_val)),
+    aten.relu6: lambda cx, x: lowering.clip(cx, x, 0.0, 6.0),
     aten.clamp: clamp, aten.clip: clamp,
     aten.clamp_min: lambda cx, x, min: clamp(cx, x, min, None),
     aten.clamp_max: lambda cx, x, max: clamp(cx, x, None, max),

@@ -14,22 +14,22 @@ import torch
 
 from compiler.ir import TensorType, Value
 from frontends.torch_export.attention import scaled_dot_product_attention
-from frontends.torch_fx import lowering as L
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx import lowering
+from frontends.torch_fx.context import FxNodeContext
 from frontends.torch_fx.shapes import Unusable
 
 aten = torch.ops.aten
 
 
-def linear(cx: Cx, x: Any, weight: Any, bias: Any = None) -> Value:
+def linear(cx: FxNodeContext, x: Any, weight: Any, bias: Any = None) -> Value:
     return cx.emit("linear", [cx.tensor(x), cx.tensor(weight, "weight"), None if bias is None else cx.tensor(bias)])
 
 
-def matmul(cx: Cx, a: Any, b: Any) -> Value:
+def matmul(cx: FxNodeContext, a: Any, b: Any) -> Value:
     return cx.emit("matmul", [cx.tensor(a), cx.tensor(b)])
 
 
-def addmm(cx: Cx, bias: Any, a: Any, b: Any, *, beta: Any = 1, alpha: Any = 1) -> Value:
+def addmm(cx: FxNodeContext, bias: Any, a: Any, b: Any, *, beta: Any = 1, alpha: Any = 1) -> Value:
     if beta != 1 or alpha != 1:
         raise cx.error(f"{cx.what()} with beta={beta}, alpha={alpha} is not supported (only 1, 1)")
     a, b, bias = cx.tensor(a), cx.tensor(b), cx.tensor(bias, "bias")
@@ -37,25 +37,25 @@ def addmm(cx: Cx, bias: Any, a: Any, b: Any, *, beta: Any = 1, alpha: Any = 1) -
     return cx.emit("add", [product, bias], suffix="bias")
 
 
-def convolution(cx: Cx, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+def convolution(cx: FxNodeContext, x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
                 transposed: bool, output_padding: Any, groups: int) -> Value:
     if transposed:
         return conv_transpose(cx, x, weight, bias, stride, padding, output_padding, groups, dilation)
     return conv(cx, x, weight, bias, stride, padding, dilation, groups)
 
 
-def conv(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+def conv(cx: FxNodeContext, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
          dilation: Any = 1, groups: int = 1) -> Value:
-    return L.conv(cx, cx.tensor(x), cx.tensor(weight, "weight"), _opt(cx, bias), stride, padding, dilation, groups)
+    return lowering.conv(cx, cx.tensor(x), cx.tensor(weight, "weight"), _opt(cx, bias), stride, padding, dilation, groups)
 
 
-def conv_transpose(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+def conv_transpose(cx: FxNodeContext, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                    output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Value:
-    return L.conv_transpose(cx, cx.tensor(x), cx.tensor(weight, "weight"), _opt(cx, bias), stride, padding,
+    return lowering.conv_transpose(cx, cx.tensor(x), cx.tensor(weight, "weight"), _opt(cx, bias), stride, padding,
                             output_padding, groups, dilation)
 
 
-def batch_norm_no_training(cx: Cx, x: Any, weight: Any, bias: Any, mean: Any, var: Any, momentum: float,
+def batch_norm_no_training(cx: FxNodeContext, x: Any, weight: Any, bias: Any, mean: Any, var: Any, momentum: float,
                            eps: float) -> tuple:
     out = cx.emit("batch_norm", [cx.tensor(x), cx.tensor(mean), cx.tensor(var), _opt(cx, weight), _opt(cx, bias)],
                   {"eps": float(eps)}, out=cx.out[0])
@@ -63,23 +63,23 @@ def batch_norm_no_training(cx: Cx, x: Any, weight: Any, bias: Any, mean: Any, va
     return out, stats, stats
 
 
-def batch_norm(cx: Cx, x: Any, weight: Any, bias: Any, mean: Any, var: Any, training: bool, momentum: float,
+def batch_norm(cx: FxNodeContext, x: Any, weight: Any, bias: Any, mean: Any, var: Any, training: bool, momentum: float,
                eps: float, cudnn_enabled: bool = False) -> Value:
-    return L.batch_norm(cx, cx.tensor(x), _opt(cx, mean), _opt(cx, var), _opt(cx, weight), _opt(cx, bias),
+    return lowering.batch_norm(cx, cx.tensor(x), _opt(cx, mean), _opt(cx, var), _opt(cx, weight), _opt(cx, bias),
                         training, momentum, eps)
 
 
-def training_batch_norm(cx: Cx, *args: Any, **kwargs: Any) -> Any:
+def training_batch_norm(cx: FxNodeContext, *args: Any, **kwargs: Any) -> Any:
     raise cx.error(f"{cx.what()}: BatchNorm in training mode (batch statistics) cannot be imported",
                    hint="call model.eval() first; BatchNorm needs running statistics")
 
 
-def layer_norm(cx: Cx, x: Any, shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
+def layer_norm(cx: FxNodeContext, x: Any, shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5,
                cudnn_enable: bool = True) -> Value:
-    return L.layer_norm(cx, cx.tensor(x), shape, _opt(cx, weight), _opt(cx, bias), eps)
+    return lowering.layer_norm(cx, cx.tensor(x), shape, _opt(cx, weight), _opt(cx, bias), eps)
 
 
-def native_layer_norm(cx: Cx, x: Any, shape: Any, weight: Any, bias: Any, eps: float) -> tuple:
+def native_layer_norm(cx: FxNodeContext, x: Any, shape: Any, weight: Any, bias: Any, eps: float) -> tuple:
     x = cx.tensor(x)
     out = cx.emit("layer_norm", [x, _opt(cx, weight), _opt(cx, bias)],
                   {"normalized_shape": tuple(shape), "eps": float(eps)}, out=cx.out[0])
@@ -87,12 +87,12 @@ def native_layer_norm(cx: Cx, x: Any, shape: Any, weight: Any, bias: Any, eps: f
     return out, stats, stats
 
 
-def group_norm(cx: Cx, x: Any, groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5,
+def group_norm(cx: FxNodeContext, x: Any, groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5,
                cudnn_enabled: bool = True) -> Value:
-    return L.group_norm(cx, cx.tensor(x), groups, _opt(cx, weight), _opt(cx, bias), eps)
+    return lowering.group_norm(cx, cx.tensor(x), groups, _opt(cx, weight), _opt(cx, bias), eps)
 
 
-def native_group_norm(cx: Cx, x: Any, weight: Any, bias: Any, n: int, c: int, hw: int, groups: int,
+def native_group_norm(cx: FxNodeContext, x: Any, weight: Any, bias: Any, n: int, c: int, hw: int, groups: int,
                       eps: float) -> tuple:
     out = cx.emit("group_norm", [cx.tensor(x), _opt(cx, weight), _opt(cx, bias)],
                   {"num_groups": int(groups), "eps": float(eps)}, out=cx.out[0])
@@ -100,22 +100,22 @@ def native_group_norm(cx: Cx, x: Any, weight: Any, bias: Any, n: int, c: int, hw
     return out, stats, stats
 
 
-def embedding(cx: Cx, weight: Any, indices: Any, padding_idx: int = -1, scale_grad_by_freq: bool = False,
+def embedding(cx: FxNodeContext, weight: Any, indices: Any, padding_idx: int = -1, scale_grad_by_freq: bool = False,
               sparse: bool = False) -> Value:
     return cx.emit("embedding", [cx.tensor(indices, "indices"), cx.tensor(weight, "weight")])
 
 
 def max_pool(nd: int, with_indices: bool) -> Callable:
-    def rule(cx: Cx, x: Any, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1,
+    def rule(cx: FxNodeContext, x: Any, kernel_size: Any, stride: Any = (), padding: Any = 0, dilation: Any = 1,
              ceil_mode: bool = False) -> Any:
         args = (kernel_size, stride, padding, dilation, ceil_mode)
         if with_indices:
-            return _pool_values(cx, lambda c, v: L.max_pool(c, nd, v, *args), x)
-        return L.max_pool(cx, nd, cx.tensor(x), *args)
+            return _pool_values(cx, lambda c, v: lowering.max_pool(c, nd, v, *args), x)
+        return lowering.max_pool(cx, nd, cx.tensor(x), *args)
     return rule
 
 
-def _pool_values(cx: Cx, lower: Callable, x: Any) -> tuple:
+def _pool_values(cx: FxNodeContext, lower: Callable, x: Any) -> tuple:
     """A (values, indices) pool: the values are the plain pool; the indices cannot be used."""
     saved, cx.out = cx.out, cx.out[0]
     try:
@@ -126,33 +126,33 @@ def _pool_values(cx: Cx, lower: Callable, x: Any) -> tuple:
 
 
 def avg_pool(nd: int) -> Callable:
-    def rule(cx: Cx, x: Any, kernel_size: Any, stride: Any = (), padding: Any = 0, ceil_mode: bool = False,
+    def rule(cx: FxNodeContext, x: Any, kernel_size: Any, stride: Any = (), padding: Any = 0, ceil_mode: bool = False,
              count_include_pad: bool = True, divisor_override: Any = None) -> Value:
-        return L.avg_pool(cx, nd, cx.tensor(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
+        return lowering.avg_pool(cx, nd, cx.tensor(x), kernel_size, stride, padding, ceil_mode, count_include_pad,
                           divisor_override)
     return rule
 
 
 def adaptive(op: str, nd: int) -> Callable:
-    def rule(cx: Cx, x: Any, output_size: Any) -> Any:
+    def rule(cx: FxNodeContext, x: Any, output_size: Any) -> Any:
         if isinstance(cx.out, tuple):  # adaptive_max_pool returns (values, indices)
-            return _pool_values(cx, lambda c, v: L.adaptive_pool(c, op, nd, v, output_size), x)
-        return L.adaptive_pool(cx, op, nd, cx.tensor(x), output_size)
+            return _pool_values(cx, lambda c, v: lowering.adaptive_pool(c, op, nd, v, output_size), x)
+        return lowering.adaptive_pool(cx, op, nd, cx.tensor(x), output_size)
     return rule
 
 
 def upsample(mode: str) -> Callable:
     """upsample_* (.vec and per-dim-scale overloads): the size is what torch computed; given
-    scales are checked to give that size exactly (L.resize), or the import is refused."""
-    def rule(cx: Cx, x: Any, output_size: Any, *rest: Any) -> Value:
+    scales are checked to give that size exactly (lowering.resize), or the import is refused."""
+    def rule(cx: FxNodeContext, x: Any, output_size: Any, *rest: Any) -> Value:
         align = rest[0] if mode not in ("nearest", "nearest-exact") and rest else None
         scales = rest[1:] if align is not None else rest
         flat = [s for item in scales for s in (item if isinstance(item, (list, tuple)) else [item]) if s is not None]
-        return L.resize(cx, cx.tensor(x), None, flat or None, mode, align)
+        return lowering.resize(cx, cx.tensor(x), None, flat or None, mode, align)
     return rule
 
 
-def _opt(cx: Cx, value: Any) -> Value | None:
+def _opt(cx: FxNodeContext, value: Any) -> Value | None:
     return None if value is None else cx.tensor(value)
 
 

@@ -26,7 +26,7 @@ from torch.fx.node import map_aggregate
 from compiler.errors import FrontendError, IRError
 from compiler.ir import Graph, TensorType, Value
 from frontends.torch_export import naming, rules_math, rules_nn, rules_shape
-from frontends.torch_export.context import ExportCx, aten_name
+from frontends.torch_export.context import ExportNodeContext, aten_name
 from frontends.torch_export.indexing import gather, index
 from frontends.torch_fx.context import Weights
 from frontends.torch_fx.shapes import Unusable
@@ -120,7 +120,7 @@ class Translator:
             return args[0][args[1]]
         reads = [v.name for v in _values(args) if v.data is not None]
         reads += [self.named[id(t)][1] for t in _tensors(args) if id(t) in self.named]
-        cx = ExportCx(self.graph, self.weights, node, naming.node_name(node, reads), naming.source(node),
+        cx = ExportNodeContext(self.graph, self.weights, node, naming.node_name(node, reads), naming.source(node),
                       _out_type(node.meta.get("val")), self.constant_of)
         try:
             return RULES[rule_key(node.target)](cx, *args, **kwargs)

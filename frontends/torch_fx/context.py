@@ -1,6 +1,6 @@
 """The per-node translation context handed to every lowering rule.
 
-A rule (in modules.py, functions.py, methods.py, indexing.py) receives a `Cx` first, then the fx
+A rule (in modules.py, functions.py, methods.py, indexing.py) receives a `FxNodeContext` first, then the fx
 node's arguments with every fx node replaced by its translation: an IR `Value` for a tensor, a
 tuple of Values for a tuple of tensors, a plain Python value for anything else. It emits IR nodes
 through the context and returns the Value (or tuple of Values) that stands for the fx result.
@@ -34,7 +34,7 @@ class Weights:
         return value
 
 
-class Cx:
+class FxNodeContext:
     """What a lowering rule knows about the fx node it translates, and how it emits IR."""
 
     __slots__ = ("graph", "weights", "node", "name", "source", "out")

@@ -11,16 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx.context import FxNodeContext
 
 
-def getitem(cx: Cx, obj: Any, index: Any) -> Any:
+def getitem(cx: FxNodeContext, obj: Any, index: Any) -> Any:
     if not isinstance(obj, Value):
         return obj[index]
     return tensor_getitem(cx, obj, index)
 
 
-def tensor_getitem(cx: Cx, x: Value, index: Any) -> Value:
+def tensor_getitem(cx: FxNodeContext, x: Value, index: Any) -> Value:
     items = list(index) if isinstance(index, tuple) else [index]
     for item in items:
         if isinstance(item, Value) or isinstance(item, (list, bool)) or (

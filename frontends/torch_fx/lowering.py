@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx.context import FxNodeContext
 
 SCALARS = (bool, int, float)
 
@@ -26,13 +26,13 @@ def ntuple(value: Any, n: int) -> tuple[int, ...]:
     return (int(value),) * n
 
 
-def norm_dim(cx: Cx, dim: int, rank: int) -> int:
+def norm_dim(cx: FxNodeContext, dim: int, rank: int) -> int:
     if not -max(rank, 1) <= dim < max(rank, 1):
         raise cx.error(f"{cx.what()}: dim {dim} is out of range for a tensor of rank {rank}")
     return dim % max(rank, 1)
 
 
-def norm_dims(cx: Cx, dims: Any, rank: int) -> tuple[int, ...]:
+def norm_dims(cx: FxNodeContext, dims: Any, rank: int) -> tuple[int, ...]:
     """Reduction dims: None or () means all dims; the result is sorted and non-negative."""
     if dims is None or (isinstance(dims, (tuple, list)) and len(dims) == 0):
         return tuple(range(rank))
@@ -42,11 +42,11 @@ def norm_dims(cx: Cx, dims: Any, rank: int) -> tuple[int, ...]:
 
 
 # ---- elementwise -----------------------------------------------------------------------------
-def unary(cx: Cx, op: str, x: Any, **attrs: Any) -> Value:
+def unary(cx: FxNodeContext, op: str, x: Any, **attrs: Any) -> Value:
     return cx.emit(op, [cx.tensor(x)], attrs)
 
 
-def operand(cx: Cx, value: Any, dtype: torch.dtype) -> Value:
+def operand(cx: FxNodeContext, value: Any, dtype: torch.dtype) -> Value:
     """A binary-op operand: a Value, or a Python scalar made a 0-d constant.
 
     The constant takes the dtype of the op's result, which reproduces torch's promotion for
@@ -59,12 +59,12 @@ def operand(cx: Cx, value: Any, dtype: torch.dtype) -> Value:
     raise cx.error(f"{cx.what()}: unsupported operand of type {type(value).__name__}")
 
 
-def binary(cx: Cx, op: str, a: Any, b: Any, attrs: dict | None = None) -> Value:
+def binary(cx: FxNodeContext, op: str, a: Any, b: Any, attrs: dict | None = None) -> Value:
     dtype = cx.out_type().dtype
     return cx.emit(op, [operand(cx, a, dtype), operand(cx, b, dtype)], attrs)
 
 
-def scaled(cx: Cx, b: Any, alpha: Any) -> Any:
+def scaled(cx: FxNodeContext, b: Any, alpha: Any) -> Any:
     """b * alpha for torch.add/sub's alpha argument."""
     if alpha == 1:
         return b
@@ -74,7 +74,7 @@ def scaled(cx: Cx, b: Any, alpha: Any) -> Any:
     return cx.emit("mul", [b, cx.scalar(alpha, dtype)], suffix="alpha", out=TensorType(b.shape, dtype))
 
 
-def clip(cx: Cx, x: Any, lo: Any = None, hi: Any = None) -> Value:
+def clip(cx: FxNodeContext, x: Any, lo: Any = None, hi: Any = None) -> Value:
     x = cx.tensor(x)
     if isinstance(lo, Value) or isinstance(hi, Value):  # tensor bounds: max then min
         if lo is not None:
@@ -85,7 +85,7 @@ def clip(cx: Cx, x: Any, lo: Any = None, hi: Any = None) -> Value:
     return cx.emit("clip", [x], {"min": lo, "max": hi})
 
 
-def softmax(cx: Cx, op: str, x: Any, dim: Any, dtype: torch.dtype | None = None) -> Value:
+def softmax(cx: FxNodeContext, op: str, x: Any, dim: Any, dtype: torch.dtype | None = None) -> Value:
     x = cx.tensor(x)
     if dim is None:
         raise cx.error(f"{cx.what()} without dim is not supported (implicit dim is deprecated)",
@@ -95,7 +95,7 @@ def softmax(cx: Cx, op: str, x: Any, dim: Any, dtype: torch.dtype | None = None)
     return cx.emit(op, [x], {"dim": norm_dim(cx, dim, x.type.rank)})
 
 
-def reduce(cx: Cx, op: str, x: Any, dim: Any = None, keepdim: bool = False,
+def reduce(cx: FxNodeContext, op: str, x: Any, dim: Any = None, keepdim: bool = False,
            dtype: torch.dtype | None = None) -> Value:
     x = cx.tensor(x)
     if dtype is not None:
@@ -104,7 +104,7 @@ def reduce(cx: Cx, op: str, x: Any, dim: Any = None, keepdim: bool = False,
 
 
 # ---- convolution -----------------------------------------------------------------------------
-def pad(cx: Cx, x: Value, pads: Sequence[int], mode: str = "constant", value: float | None = None,
+def pad(cx: FxNodeContext, x: Value, pads: Sequence[int], mode: str = "constant", value: float | None = None,
         *, suffix: str = "") -> Value:
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise cx.error(f"{cx.what()}: padding mode '{mode}' is not supported")
@@ -115,7 +115,7 @@ def pad(cx: Cx, x: Value, pads: Sequence[int], mode: str = "constant", value: fl
     return cx.emit("pad", [x], attrs, suffix=suffix, out=None if suffix else cx.out_type())
 
 
-def conv(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+def conv(cx: FxNodeContext, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
          dilation: Any = 1, groups: int = 1) -> Value:
     """F.convNd semantics, including padding='same'/'valid' (asymmetric 'same' gets a pad node)."""
     x, weight = cx.tensor(x), cx.tensor(weight, "weight")
@@ -138,7 +138,7 @@ def conv(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding
     return cx.emit("conv", [x, weight, bias], attrs)
 
 
-def conv_transpose(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+def conv_transpose(cx: FxNodeContext, x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                    output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Value:
     x, weight = cx.tensor(x), cx.tensor(weight, "weight")
     nd = weight.type.rank - 2
@@ -149,7 +149,7 @@ def conv_transpose(cx: Cx, x: Any, weight: Any, bias: Any = None, stride: Any = 
 
 
 # ---- pooling and resampling ---------------------------------------------------------------
-def max_pool(cx: Cx, nd: int, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def max_pool(cx: FxNodeContext, nd: int, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
              dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Value:
     if return_indices:
         raise cx.error(f"{cx.what()} with return_indices=True is not supported")
@@ -160,7 +160,7 @@ def max_pool(cx: Cx, nd: int, x: Any, kernel_size: Any, stride: Any = None, padd
     return cx.emit("max_pool", [cx.tensor(x)], attrs)
 
 
-def avg_pool(cx: Cx, nd: int, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+def avg_pool(cx: FxNodeContext, nd: int, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
              ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Any = None) -> Value:
     if divisor_override is not None:
         raise cx.error(f"{cx.what()} with divisor_override is not supported")
@@ -171,7 +171,7 @@ def avg_pool(cx: Cx, nd: int, x: Any, kernel_size: Any, stride: Any = None, padd
     return cx.emit("avg_pool", [cx.tensor(x)], attrs)
 
 
-def adaptive_pool(cx: Cx, op: str, nd: int, x: Any, output_size: Any = None,
+def adaptive_pool(cx: FxNodeContext, op: str, nd: int, x: Any, output_size: Any = None,
                   return_indices: bool = False) -> Value:
     if return_indices:
         raise cx.error(f"{cx.what()} with return_indices=True is not supported")
@@ -179,7 +179,7 @@ def adaptive_pool(cx: Cx, op: str, nd: int, x: Any, output_size: Any = None,
     return cx.emit(op, [cx.tensor(x)], {"output_size": size})
 
 
-def resize(cx: Cx, x: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+def resize(cx: FxNodeContext, x: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
            align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
            antialias: bool = False) -> Value:
     """F.interpolate to the static output size torch computed.
@@ -214,7 +214,7 @@ def ntuple_float(value: Any, n: int) -> tuple[float, ...]:
 
 
 # ---- normalization -------------------------------------------------------------------------
-def batch_norm(cx: Cx, x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+def batch_norm(cx: FxNodeContext, x: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
                training: bool = False, momentum: Any = 0.1, eps: float = 1e-5) -> Value:
     if training or running_mean is None or running_var is None:
         raise cx.error(f"{cx.what()} in training mode (batch statistics) cannot be imported",
@@ -222,25 +222,25 @@ def batch_norm(cx: Cx, x: Any, running_mean: Any, running_var: Any, weight: Any 
     return cx.emit("batch_norm", [cx.tensor(x), running_mean, running_var, weight, bias], {"eps": float(eps)})
 
 
-def layer_norm(cx: Cx, x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+def layer_norm(cx: FxNodeContext, x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
                eps: float = 1e-5) -> Value:
     shape = ntuple(normalized_shape, 1) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     return cx.emit("layer_norm", [cx.tensor(x), weight, bias], {"normalized_shape": shape, "eps": float(eps)})
 
 
-def group_norm(cx: Cx, x: Any, num_groups: int, weight: Any = None, bias: Any = None,
+def group_norm(cx: FxNodeContext, x: Any, num_groups: int, weight: Any = None, bias: Any = None,
                eps: float = 1e-5) -> Value:
     return cx.emit("group_norm", [cx.tensor(x), weight, bias], {"num_groups": int(num_groups), "eps": float(eps)})
 
 
-def embedding(cx: Cx, indices: Any, weight: Any, padding_idx: Any = None, max_norm: Any = None,
+def embedding(cx: FxNodeContext, indices: Any, weight: Any, padding_idx: Any = None, max_norm: Any = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Value:
     if max_norm is not None:
         raise cx.error(f"{cx.what()} with max_norm is not supported (it rewrites the weight in place)")
     return cx.emit("embedding", [cx.tensor(indices, "indices"), cx.tensor(weight, "weight")])
 
 
-def dropout(cx: Cx, x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Value:
+def dropout(cx: FxNodeContext, x: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Value:
     if training and p > 0:
         raise cx.error(f"{cx.what()} with training=True is random and cannot be imported",
                        hint="call model.eval() first (dropout is the identity at inference)")

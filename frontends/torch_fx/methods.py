@@ -13,9 +13,8 @@ from typing import Any, Callable
 import torch
 
 from compiler.ir import TensorType, Value
-from frontends.torch_fx import lowering as L
-from frontends.torch_fx import shapes as S
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx import lowering, shapes
+from frontends.torch_fx.context import FxNodeContext
 from frontends.torch_fx.functions import FUNCTIONS
 
 
@@ -24,21 +23,21 @@ def _fn(target: Any) -> Callable:
     return FUNCTIONS[target]
 
 
-def _view(cx: Cx, x: Any, *shape: Any) -> Value:
+def _view(cx: FxNodeContext, x: Any, *shape: Any) -> Value:
     if len(shape) == 1 and isinstance(shape[0], torch.dtype):
         raise cx.error(f"{cx.what()}(dtype) reinterprets bits and is not supported")
-    return S.to_result_shape(cx, x)
+    return shapes.to_result_shape(cx, x)
 
 
-def _permute(cx: Cx, x: Any, *dims: Any) -> Value:
-    return S.permute(cx, x, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+def _permute(cx: FxNodeContext, x: Any, *dims: Any) -> Value:
+    return shapes.permute(cx, x, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
 
 
 def _unary(op: str) -> Callable:
-    return lambda cx, x: L.unary(cx, op, x)
+    return lambda cx, x: lowering.unary(cx, op, x)
 
 
-def _masked_fill(cx: Cx, x: Any, mask: Any, value: Any) -> Value:
+def _masked_fill(cx: FxNodeContext, x: Any, mask: Any, value: Any) -> Value:
     """x * keep + fill (exact for finite x). A constant mask folds keep/fill into constants, so
     any fill value (even -inf) works; a computed mask needs a finite fill value."""
     x, mask = cx.tensor(x), cx.tensor(mask, "mask")
@@ -64,16 +63,16 @@ def _masked_fill(cx: Cx, x: Any, mask: Any, value: Any) -> Value:
 
 METHODS: dict[str, Callable[..., Any]] = {
     # shape
-    "view": _view, "reshape": S.to_result_shape, "view_as": S.to_result_shape, "reshape_as": S.to_result_shape,
-    "flatten": S.to_result_shape, "unflatten": S.to_result_shape, "squeeze": S.to_result_shape,
-    "unsqueeze": S.to_result_shape, "permute": _permute, "transpose": S.transpose, "swapaxes": S.transpose,
-    "swapdims": S.transpose, "t": S.t, "contiguous": S.identity, "clone": S.identity, "detach": S.identity,
-    "requires_grad_": S.identity, "chunk": S.split, "split": S.split, "unbind": S.unbind, "narrow": S.narrow,
-    "expand": S.expand, "expand_as": S.expand, "broadcast_to": S.expand, "repeat": S.repeat,
+    "view": _view, "reshape": shapes.to_result_shape, "view_as": shapes.to_result_shape, "reshape_as": shapes.to_result_shape,
+    "flatten": shapes.to_result_shape, "unflatten": shapes.to_result_shape, "squeeze": shapes.to_result_shape,
+    "unsqueeze": shapes.to_result_shape, "permute": _permute, "transpose": shapes.transpose, "swapaxes": shapes.transpose,
+    "swapdims": shapes.transpose, "t": shapes.t, "contiguous": shapes.identity, "clone": shapes.identity, "detach": shapes.identity,
+    "requires_grad_": shapes.identity, "chunk": shapes.split, "split": shapes.split, "unbind": shapes.unbind, "narrow": shapes.narrow,
+    "expand": shapes.expand, "expand_as": shapes.expand, "broadcast_to": shapes.expand, "repeat": shapes.repeat,
     # casts (devices are ignored)
-    "to": S.cast_to_result, "type": S.cast_to_result, "type_as": S.cast_to_result, "float": S.cast_to_result,
-    "half": S.cast_to_result, "double": S.cast_to_result, "bfloat16": S.cast_to_result, "int": S.cast_to_result,
-    "long": S.cast_to_result, "bool": S.cast_to_result, "cpu": S.identity, "cuda": S.identity,
+    "to": shapes.cast_to_result, "type": shapes.cast_to_result, "type_as": shapes.cast_to_result, "float": shapes.cast_to_result,
+    "half": shapes.cast_to_result, "double": shapes.cast_to_result, "bfloat16": shapes.cast_to_result, "int": shapes.cast_to_result,
+    "long": shapes.cast_to_result, "bool": shapes.cast_to_result, "cpu": shapes.identity, "cuda": shapes.identity,
     # math
     "relu": _unary("relu"), "sigmoid": _unary("sigmoid"), "tanh": _unary("tanh"), "exp": _unary("exp"),
     "log": _unary("log"), "sqrt": _unary("sqrt"), "rsqrt": _unary("rsqrt"), "abs": _unary("abs"),
@@ -85,8 +84,8 @@ METHODS: dict[str, Callable[..., Any]] = {
     "matmul": _fn(torch.matmul), "mm": _fn(torch.mm), "bmm": _fn(torch.bmm),
     "clamp": _fn(torch.clamp), "clip": _fn(torch.clip), "clamp_min": _fn(torch.clamp_min),
     "clamp_max": _fn(torch.clamp_max),
-    "softmax": lambda cx, x, dim, dtype=None: L.softmax(cx, "softmax", x, dim, dtype),
-    "log_softmax": lambda cx, x, dim, dtype=None: L.softmax(cx, "log_softmax", x, dim, dtype),
+    "softmax": lambda cx, x, dim, dtype=None: lowering.softmax(cx, "softmax", x, dim, dtype),
+    "log_softmax": lambda cx, x, dim, dtype=None: lowering.softmax(cx, "log_softmax", x, dim, dtype),
     "mean": _fn(torch.mean), "sum": _fn(torch.sum), "amax": _fn(torch.amax), "amin": _fn(torch.amin),
     "max": _fn(torch.max), "min": _fn(torch.min),
     "masked_fill": _masked_fill,

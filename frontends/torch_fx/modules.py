@@ -12,15 +12,15 @@ from torch import nn
 
 from compiler.errors import FrontendError
 from compiler.ir import Value
-from frontends.torch_fx import lowering as L
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx import lowering
+from frontends.torch_fx.context import FxNodeContext
 from frontends.torch_fx.recurrent import recurrent
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
-def _w(cx: Cx, m: nn.Module, attr: str) -> Value | None:
+def _w(cx: FxNodeContext, m: nn.Module, attr: str) -> Value | None:
     return cx.param(getattr(m, attr, None), f"{cx.node.target}.{attr}")
 
 
@@ -49,16 +49,16 @@ def check_modes(graph: fx.Graph, submodules: dict[str, nn.Module], where: Callab
 
 
 # ---- rules ------------------------------------------------------------------------------------
-def _conv(cx: Cx, m: nn.Module, x: Any) -> Value:
+def _conv(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
     x = cx.tensor(x)
     w, b = _w(cx, m, "weight"), _w(cx, m, "bias")
     if m.padding_mode != "zeros":  # what nn.ConvNd does: pad with the mode, then convolve unpadded
-        x = L.pad(cx, x, m._reversed_padding_repeated_twice, mode=m.padding_mode, suffix="pad")
-        return L.conv(cx, x, w, b, m.stride, 0, m.dilation, m.groups)
-    return L.conv(cx, x, w, b, m.stride, m.padding, m.dilation, m.groups)
+        x = lowering.pad(cx, x, m._reversed_padding_repeated_twice, mode=m.padding_mode, suffix="pad")
+        return lowering.conv(cx, x, w, b, m.stride, 0, m.dilation, m.groups)
+    return lowering.conv(cx, x, w, b, m.stride, m.padding, m.dilation, m.groups)
 
 
-def _conv_transpose(cx: Cx, m: nn.Module, x: Any, output_size: Any = None) -> Value:
+def _conv_transpose(cx: FxNodeContext, m: nn.Module, x: Any, output_size: Any = None) -> Value:
     x = cx.tensor(x)
     output_padding = m.output_padding
     if output_size is not None:  # solve the output size torch produced for the output padding
@@ -66,70 +66,70 @@ def _conv_transpose(cx: Cx, m: nn.Module, x: Any, output_size: Any = None) -> Va
         output_padding = tuple(
             out[2 + i] - ((x.shape[2 + i] - 1) * m.stride[i] - 2 * m.padding[i]
                           + m.dilation[i] * (m.kernel_size[i] - 1) + 1) for i in range(nd))
-    return L.conv_transpose(cx, x, _w(cx, m, "weight"), _w(cx, m, "bias"), m.stride, m.padding,
+    return lowering.conv_transpose(cx, x, _w(cx, m, "weight"), _w(cx, m, "bias"), m.stride, m.padding,
                             output_padding, m.groups, m.dilation)
 
 
-def _linear(cx: Cx, m: nn.Module, x: Any) -> Value:
+def _linear(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
     return cx.emit("linear", [cx.tensor(x), _w(cx, m, "weight"), _w(cx, m, "bias")])
 
 
-def _batch_norm(cx: Cx, m: nn.Module, x: Any) -> Value:
+def _batch_norm(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
     problem = training_problem(m)
     if problem:
         raise cx.error(f"BatchNorm '{cx.node.target}' {problem}", hint="call model.eval() before importing")
-    return L.batch_norm(cx, x, _w(cx, m, "running_mean"), _w(cx, m, "running_var"),
+    return lowering.batch_norm(cx, x, _w(cx, m, "running_mean"), _w(cx, m, "running_var"),
                         _w(cx, m, "weight"), _w(cx, m, "bias"), eps=m.eps)
 
 
-def _layer_norm(cx: Cx, m: nn.Module, x: Any) -> Value:
-    return L.layer_norm(cx, x, m.normalized_shape, _w(cx, m, "weight"), _w(cx, m, "bias"), m.eps)
+def _layer_norm(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
+    return lowering.layer_norm(cx, x, m.normalized_shape, _w(cx, m, "weight"), _w(cx, m, "bias"), m.eps)
 
 
-def _group_norm(cx: Cx, m: nn.Module, x: Any) -> Value:
-    return L.group_norm(cx, x, m.num_groups, _w(cx, m, "weight"), _w(cx, m, "bias"), m.eps)
+def _group_norm(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
+    return lowering.group_norm(cx, x, m.num_groups, _w(cx, m, "weight"), _w(cx, m, "bias"), m.eps)
 
 
-def _dropout(cx: Cx, m: nn.Module, x: Any) -> Value:
+def _dropout(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
     problem = training_problem(m)
     if problem:
         raise cx.error(f"{cx.what()} {problem}", hint="call model.eval() before importing")
     return cx.tensor(x)
 
 
-def _embedding(cx: Cx, m: nn.Module, x: Any) -> Value:
-    return L.embedding(cx, x, _w(cx, m, "weight"), max_norm=m.max_norm)
+def _embedding(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
+    return lowering.embedding(cx, x, _w(cx, m, "weight"), max_norm=m.max_norm)
 
 
-def _reshape(cx: Cx, m: nn.Module, x: Any) -> Value:
+def _reshape(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
     return cx.reshape_to_result(cx.tensor(x))
 
 
 def _pad(mode: str) -> Callable:
-    return lambda cx, m, x: L.pad(cx, cx.tensor(x), m.padding, mode, getattr(m, "value", 0.0))
+    return lambda cx, m, x: lowering.pad(cx, cx.tensor(x), m.padding, mode, getattr(m, "value", 0.0))
 
 
 def _simple(op: str, **attrs: str) -> Callable:
     """An activation whose IR attributes are read from same-named module attributes."""
-    return lambda cx, m, x: L.unary(cx, op, x, **{k: getattr(m, a) for k, a in attrs.items()})
+    return lambda cx, m, x: lowering.unary(cx, op, x, **{k: getattr(m, a) for k, a in attrs.items()})
 
 
 def _max_pool(nd: int) -> Callable:
-    return lambda cx, m, x: L.max_pool(cx, nd, x, m.kernel_size, m.stride, m.padding, m.dilation,
+    return lambda cx, m, x: lowering.max_pool(cx, nd, x, m.kernel_size, m.stride, m.padding, m.dilation,
                                        m.ceil_mode, m.return_indices)
 
 
 def _avg_pool(nd: int) -> Callable:
-    return lambda cx, m, x: L.avg_pool(cx, nd, x, m.kernel_size, m.stride, m.padding, m.ceil_mode,
+    return lambda cx, m, x: lowering.avg_pool(cx, nd, x, m.kernel_size, m.stride, m.padding, m.ceil_mode,
                                        m.count_include_pad, getattr(m, "divisor_override", None))
 
 
 def _adaptive(op: str, nd: int) -> Callable:
-    return lambda cx, m, x: L.adaptive_pool(cx, op, nd, x, m.output_size, getattr(m, "return_indices", False))
+    return lambda cx, m, x: lowering.adaptive_pool(cx, op, nd, x, m.output_size, getattr(m, "return_indices", False))
 
 
-def _upsample(cx: Cx, m: nn.Module, x: Any) -> Value:
-    return L.resize(cx, x, m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor)
+def _upsample(cx: FxNodeContext, m: nn.Module, x: Any) -> Value:
+    return lowering.resize(cx, x, m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor)
 
 
 MODULES: dict[type, Callable[..., Any]] = {
@@ -142,10 +142,10 @@ MODULES: dict[type, Callable[..., Any]] = {
     nn.SiLU: _simple("silu"), nn.Hardswish: _simple("hardswish"), nn.Hardsigmoid: _simple("hardsigmoid"),
     nn.GELU: _simple("gelu", approximate="approximate"),
     nn.LeakyReLU: _simple("leaky_relu", negative_slope="negative_slope"),
-    nn.ReLU6: lambda cx, m, x: L.clip(cx, x, 0.0, 6.0),
-    nn.Hardtanh: lambda cx, m, x: L.clip(cx, x, float(m.min_val), float(m.max_val)),
-    nn.Softmax: lambda cx, m, x: L.softmax(cx, "softmax", x, m.dim),
-    nn.LogSoftmax: lambda cx, m, x: L.softmax(cx, "log_softmax", x, m.dim),
+    nn.ReLU6: lambda cx, m, x: lowering.clip(cx, x, 0.0, 6.0),
+    nn.Hardtanh: lambda cx, m, x: lowering.clip(cx, x, float(m.min_val), float(m.max_val)),
+    nn.Softmax: lambda cx, m, x: lowering.softmax(cx, "softmax", x, m.dim),
+    nn.LogSoftmax: lambda cx, m, x: lowering.softmax(cx, "log_softmax", x, m.dim),
     nn.Identity: lambda cx, m, x, *args, **kwargs: cx.tensor(x),
     nn.Flatten: _reshape, nn.Unflatten: _reshape,
     nn.MaxPool1d: _max_pool(1), nn.MaxPool2d: _max_pool(2), nn.MaxPool3d: _max_pool(3),

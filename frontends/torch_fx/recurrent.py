@@ -14,10 +14,10 @@ from torch import nn
 
 from compiler.ir import Value
 from compiler.ops import get_op
-from frontends.torch_fx.context import Cx
+from frontends.torch_fx.context import FxNodeContext
 
 
-def _stacked(cx: Cx, m: nn.Module, name: str, layer: int) -> Value | None:
+def _stacked(cx: FxNodeContext, m: nn.Module, name: str, layer: int) -> Value | None:
     suffixes = ["", "_reverse"] if m.bidirectional else [""]
     tensors = [getattr(m, f"{name}_l{layer}{s}", None) for s in suffixes]
     if tensors[0] is None:
@@ -26,7 +26,7 @@ def _stacked(cx: Cx, m: nn.Module, name: str, layer: int) -> Value | None:
     return cx.graph.add_weight(f"{cx.node.target}.{name}_l{layer}", stacked, is_param=True)
 
 
-def _check(cx: Cx, m: nn.Module) -> None:
+def _check(cx: FxNodeContext, m: nn.Module) -> None:
     if getattr(m, "proj_size", 0):
         raise cx.error(f"{cx.what()}: proj_size={m.proj_size} is not supported")
     if m.training and m.dropout and m.num_layers > 1:
@@ -34,14 +34,14 @@ def _check(cx: Cx, m: nn.Module) -> None:
                        hint="call model.eval() before importing")
 
 
-def _layer_states(cx: Cx, state: Value | None, layer: int, dirs: int, what: str) -> Value | None:
+def _layer_states(cx: FxNodeContext, state: Value | None, layer: int, dirs: int, what: str) -> Value | None:
     if state is None:
         return None
     return cx.emit("slice", [state], {"dim": 0, "start": layer * dirs, "end": (layer + 1) * dirs},
                    suffix=f"{what}_l{layer}")
 
 
-def _run(cx: Cx, m: nn.Module, x: Any, states: list[Value | None]) -> tuple[Value, list[Value]]:
+def _run(cx: FxNodeContext, m: nn.Module, x: Any, states: list[Value | None]) -> tuple[Value, list[Value]]:
     """The stacked layers on a [T, B, I] input; (output [T, B, D*H], final states [L*D, B, H] each)."""
     op = "lstm" if isinstance(m, nn.LSTM) else "gru"
     dirs = 2 if m.bidirectional else 1
@@ -65,7 +65,7 @@ def _run(cx: Cx, m: nn.Module, x: Any, states: list[Value | None]) -> tuple[Valu
     return x, joined
 
 
-def recurrent(cx: Cx, m: nn.Module, x: Any, hx: Any = None) -> Any:
+def recurrent(cx: FxNodeContext, m: nn.Module, x: Any, hx: Any = None) -> Any:
     _check(cx, m)
     x = cx.tensor(x)
     lstm = isinstance(m, nn.LSTM)

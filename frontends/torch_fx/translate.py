@@ -18,7 +18,7 @@ from compiler.errors import FrontendError, IRError
 from compiler.ir import Graph, TensorType, Value
 from frontends.torch_fx import functions, inplace, methods
 from frontends.torch_fx.capture import LOC, Capture, has_tensor
-from frontends.torch_fx.context import Cx, Weights, describe
+from frontends.torch_fx.context import FxNodeContext, Weights, describe
 from frontends.torch_fx.modules import MODULES
 from frontends.torch_fx.shapes import Unusable
 
@@ -79,7 +79,7 @@ class Translator:
             self.check_metadata(node, consumed)
             return recorded
         rule = self.rule(node, module)
-        cx = Cx(self.graph, self.weights, node, source_of(node), recorded)
+        cx = FxNodeContext(self.graph, self.weights, node, source_of(node), recorded)
         try:
             result = rule(cx, module, *args, **kwargs) if module is not None else rule(cx, *args, **kwargs)
         except TypeError as exc:  # the call's arguments do not fit the rule's torch signature

@@ -111,16 +111,16 @@ def fold_affine_maps(graph: Graph, *, batch_norm: bool = True, elementwise: bool
 @dataclass(frozen=True)
 class FoldBatchNorm(Pass):
     """Fold inference BatchNorm and constant per-channel mul/add/sub/div into the adjacent
-    conv, conv_transpose, linear or matmul (exact). `before` also folds a map into the conv /
+    conv, conv_transpose, linear or matmul (exact). `into-consumers` also folds a map into the conv /
     linear layers reading it (only where that is exact); `affine` covers mul/add/sub/div."""
 
     exact: ClassVar[bool] = True
     parallel: ClassVar[bool] = False
-    before: bool = True
+    into_consumers: bool = True
     affine: bool = True
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
-        fs = fold_affine_maps(graph, elementwise=self.affine, consumers=self.before)
+        fs = fold_affine_maps(graph, elementwise=self.affine, consumers=self.into_consumers)
         skipped = Counter(fs.bn_skipped.values())
         stats: dict[str, int | float | str] = {"folded": fs.bn_folded, "skipped": sum(skipped.values())}
         stats.update({f"skipped.{r}": c for r, c in sorted(skipped.items())})

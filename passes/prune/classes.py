@@ -22,7 +22,7 @@ import numpy as np
 FIXED = -1  # an index that is never removed (not a class)
 
 
-class Classes:
+class ChannelClasses:
     def __init__(self) -> None:
         self.parent: list[int] = []
         self.pinned: dict[int, str] = {}              # class -> reason (kept true for its root)

@@ -1,6 +1,6 @@
 """The state op rules work on: index arrays per value dim, and the index algebra of reshapes.
 
-`Cx.dims(v)` is the list of index arrays of `v`'s dims (None for a dim of fixed indices). Weights
+`ChannelState.dims(v)` is the list of index arrays of `v`'s dims (None for a dim of fixed indices). Weights
 get theirs from the rules that read them: the first rule to couple a weight dim gives it its
 partner's array (`couple`), and a rule that just reads one (`dims`) gives it fresh classes.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node, Value
-from passes.prune.classes import Classes
+from passes.prune.classes import ChannelClasses
 
 
 class _Unset:
@@ -28,12 +28,12 @@ class _Unset:
 UNSET = _Unset()
 
 
-class Cx:
+class ChannelState:
     """Analysis state: the classes, and the index arrays of every value's dims."""
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        self.classes = Classes()
+        self.classes = ChannelClasses()
         self.values: dict[Value, list] = {}
 
     # ---- reading and writing dims --------------------------------------------------------------
@@ -97,7 +97,7 @@ class Cx:
 
 
 # ---- reshape algebra ------------------------------------------------------------------------------
-def merge(cx: Cx, dims: list[np.ndarray | None], sizes: list[int]) -> np.ndarray | None:
+def merge(cx: ChannelState, dims: list[np.ndarray | None], sizes: list[int]) -> np.ndarray | None:
     """Index array of the row-major flattening of `dims`."""
     live = [i for i, ids in enumerate(dims) if ids is not None]
     if not live:
@@ -113,7 +113,7 @@ def merge(cx: Cx, dims: list[np.ndarray | None], sizes: list[int]) -> np.ndarray
     return np.array([derived(coords) for coords in zip(*columns)], dtype=np.int64)
 
 
-def split(cx: Cx, flat: np.ndarray | None, sizes: list[int]) -> list[np.ndarray | None]:
+def split(cx: ChannelState, flat: np.ndarray | None, sizes: list[int]) -> list[np.ndarray | None]:
     """Index arrays of the dims of a row-major reshape of `flat` to `sizes`."""
     live = [i for i, n in enumerate(sizes) if n > 1]
     out: list[np.ndarray | None] = [None] * len(sizes)
@@ -140,7 +140,7 @@ def norm_dim(d: int, rank: int) -> int:
     return d % rank if rank else 0
 
 
-def opaque(cx: Cx, node: Node) -> None:
+def opaque(cx: ChannelState, node: Node) -> None:
     """The rule of an op without one: keep every channel it reads, fixed dims out."""
     for v in node.inputs:
         if v is not None:
@@ -150,6 +150,6 @@ def opaque(cx: Cx, node: Node) -> None:
         cx.set(out, [None] * out.rank)
 
 
-def pin_spatial(cx: Cx, node: Node, dims: list) -> None:
+def pin_spatial(cx: ChannelState, node: Node, dims: list) -> None:
     for ids in dims:  # spatial positions are mixed, never pruned
         cx.classes.pin_all(ids, f"spatial dim of {node.op} ({node.name})")

@@ -24,8 +24,8 @@ import numpy as np
 
 from compiler.ir import Graph, Node, Value
 from compiler.names import layer_names, name_matches
-from passes.prune.classes import Classes
-from passes.prune.context import Cx, opaque
+from passes.prune.classes import ChannelClasses
+from passes.prune.context import ChannelState, opaque
 from passes.prune.rules import rule_for
 
 HEAD_POLICY = "inner coordinate (only whole heads and groups are pruned)"
@@ -73,7 +73,7 @@ class Analysis:
 
 
 def analyze(graph: Graph, ignore: tuple[str, ...] = ()) -> Analysis:
-    cx = Cx(graph)
+    cx = ChannelState(graph)
     fallbacks = []
     for v in graph.inputs:
         cx.set(v, [None] * v.rank)
@@ -112,7 +112,7 @@ def matching_nodes(graph: Graph, patterns: tuple[str, ...]) -> list[Node]:
 
 
 # ---- resolution -----------------------------------------------------------------------------------
-def _bases(classes: Classes, r: int, memo: dict, active: set) -> list[int]:
+def _bases(classes: ChannelClasses, r: int, memo: dict, active: set) -> list[int]:
     """Unpinned base classes a derived class `r` depends on, outermost first."""
     if r in memo:
         return memo[r]
@@ -135,7 +135,7 @@ def _bases(classes: Classes, r: int, memo: dict, active: set) -> list[int]:
     return out
 
 
-def _resolve(classes: Classes) -> np.ndarray:
+def _resolve(classes: ChannelClasses) -> np.ndarray:
     """Unit (a root class id) of every class, -1 for kept ones."""
     derived = [r for r in classes.coords if classes.find(r) == r]
     memo: dict[int, list[int]] = {}

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from compiler.ir import Node
 from compiler.ops import get_op
-from passes.prune.context import Cx, merge, pin_spatial, split
+from passes.prune.context import ChannelState, merge, pin_spatial, split
 
 
-def weighted(cx: Cx, node: Node) -> None:
+def weighted(cx: ChannelState, node: Node) -> None:
     """A layer whose weight contracts its input channels (conv, conv_transpose, linear), read off
     its `WeightLayout`. With groups, the axis holding per-group channels couples with the channel
     inside the group, and the group coordinate of the inputs is the one of the outputs."""
@@ -49,7 +49,7 @@ def weighted(cx: Cx, node: Node) -> None:
     cx.set(node.output, cx.dims(x)[:c] + [out_ids] + [None] * spatial)
 
 
-def matmul(cx: Cx, node: Node) -> None:
+def matmul(cx: ChannelState, node: Node) -> None:
     a, b = node.inputs
     da, db = cx.dims(a), cx.dims(b)
     if a.rank == 1 and b.rank == 1:
@@ -76,12 +76,12 @@ def matmul(cx: Cx, node: Node) -> None:
     cx.set(out, batch + [cx.dims(a)[-2], cx.dims(b)[-1]])
 
 
-def embedding(cx: Cx, node: Node) -> None:
+def embedding(cx: ChannelState, node: Node) -> None:
     idx, w = node.inputs
     cx.set(node.output, cx.dims(idx) + [cx.join([(w, 1)], w.shape[1])])
 
 
-def batch_norm(cx: Cx, node: Node) -> None:
+def batch_norm(cx: ChannelState, node: Node) -> None:
     x = node.inputs[0]
     members = [(x, 1)] + [(v, 0) for v in node.inputs[1:] if v is not None]
     ids = cx.join(members, x.shape[1])
@@ -89,7 +89,7 @@ def batch_norm(cx: Cx, node: Node) -> None:
     cx.set(node.output, dims[:1] + [ids] + dims[2:])
 
 
-def layer_norm(cx: Cx, node: Node) -> None:
+def layer_norm(cx: ChannelState, node: Node) -> None:
     """LayerNorm over the trailing dims: its weight and bias follow them (statistics change)."""
     x = node.inputs[0]
     n = len(node.attrs["normalized_shape"])
@@ -101,7 +101,7 @@ def layer_norm(cx: Cx, node: Node) -> None:
     cx.set(node.output, dims)
 
 
-def group_norm(cx: Cx, node: Node) -> None:
+def group_norm(cx: ChannelState, node: Node) -> None:
     """GroupNorm: only whole groups may go (statistics of the other groups stay exact)."""
     x = node.inputs[0]
     params = [v for v in node.inputs[1:] if v is not None]
@@ -113,14 +113,14 @@ def group_norm(cx: Cx, node: Node) -> None:
     cx.set(node.output, dims[:1] + [ids] + dims[2:])
 
 
-def prelu(cx: Cx, node: Node) -> None:
+def prelu(cx: ChannelState, node: Node) -> None:
     x, w = node.inputs
     if x.rank >= 2 and w.shape[0] == x.shape[1] and x.shape[1] > 1:
         cx.join([(x, 1), (w, 0)], x.shape[1])
     cx.set(node.output, cx.dims(x))
 
 
-def recurrent(cx: Cx, node: Node) -> None:
+def recurrent(cx: ChannelState, node: Node) -> None:
     """lstm / gru: the input features may go with w_ih's input columns; the hidden units stay
     (each one feeds every gate and, through w_hh, every step), and so do the outputs and states."""
     x, w_ih = node.inputs[0], node.inputs[1]

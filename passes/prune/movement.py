@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Node
-from passes.prune.context import Cx, merge, norm_dim, opaque, split
+from passes.prune.context import ChannelState, merge, norm_dim, opaque, split
 
 
-def reshape(cx: Cx, node: Node) -> None:
+def reshape(cx: ChannelState, node: Node) -> None:
     x, out = node.inputs[0], node.output
     dims = cx.dims(x)
     if 0 in x.shape:
@@ -53,12 +53,12 @@ def reshape_groups(a: tuple[int, ...], b: tuple[int, ...]) -> list[tuple[list[in
     return groups
 
 
-def permute(cx: Cx, node: Node) -> None:
+def permute(cx: ChannelState, node: Node) -> None:
     dims = cx.dims(node.inputs[0])
     cx.set(node.output, [dims[d % len(dims)] for d in node.attrs["dims"]])
 
 
-def expand(cx: Cx, node: Node) -> None:
+def expand(cx: ChannelState, node: Node) -> None:
     """A broadcast dim holds copies: any of them may go (the target shape is rewritten), so it
     gets fresh classes; this is what lets query heads that share one kv head be pruned."""
     x, out = node.inputs[0], node.output
@@ -75,13 +75,13 @@ def expand(cx: Cx, node: Node) -> None:
     cx.set(out, result)
 
 
-def tile(cx: Cx, node: Node) -> None:
+def tile(cx: ChannelState, node: Node) -> None:
     dims = cx.dims(node.inputs[0])
     cx.set(node.output, [ids if ids is None or r == 1 else np.tile(ids, r)
                          for ids, r in zip(dims, node.attrs["repeats"])])
 
 
-def concat(cx: Cx, node: Node) -> None:
+def concat(cx: ChannelState, node: Node) -> None:
     xs, out = node.inputs, node.output
     d = norm_dim(node.attrs["dim"], out.rank)
     result = []
@@ -95,7 +95,7 @@ def concat(cx: Cx, node: Node) -> None:
     cx.set(out, result)
 
 
-def split_op(cx: Cx, node: Node) -> None:
+def split_op(cx: ChannelState, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
     d = norm_dim(node.attrs["dim"], x.rank)
@@ -106,7 +106,7 @@ def split_op(cx: Cx, node: Node) -> None:
         offset += size
 
 
-def slice_op(cx: Cx, node: Node) -> None:
+def slice_op(cx: ChannelState, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
     a = node.attrs
@@ -117,7 +117,7 @@ def slice_op(cx: Cx, node: Node) -> None:
     cx.set(node.output, dims[:d] + [part] + dims[d + 1:])
 
 
-def pad(cx: Cx, node: Node) -> None:
+def pad(cx: ChannelState, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
     pads = node.attrs["pads"]
@@ -130,7 +130,7 @@ def pad(cx: Cx, node: Node) -> None:
     cx.set(node.output, out)
 
 
-def gather(cx: Cx, node: Node) -> None:
+def gather(cx: ChannelState, node: Node) -> None:
     x, idx = node.inputs
     dims = cx.dims(x)
     d = node.attrs["dim"]

@@ -17,17 +17,17 @@ from compiler.ir import Node
 from compiler.ops import find_op
 from compiler.ops.interfaces import Trait
 from passes.prune import layers, movement
-from passes.prune.context import Cx, norm_dim, pin_spatial
+from passes.prune.context import ChannelState, norm_dim, pin_spatial
 
 
 # ---- generic ------------------------------------------------------------------------------------
-def passthrough(cx: Cx, node: Node) -> None:
+def passthrough(cx: ChannelState, node: Node) -> None:
     cx.set(node.output, cx.dims(node.inputs[0]))
 
 
 def pin_dims(*keys: str):
     """Pass through, but the dims named by attributes (`dim`, `dims`) are reduced over: keep them."""
-    def rule(cx: Cx, node: Node) -> None:
+    def rule(cx: ChannelState, node: Node) -> None:
         x = node.inputs[0]
         dims = cx.dims(x)
         for d in _attr_dims(node, keys, x.rank):
@@ -47,7 +47,7 @@ def _attr_dims(node: Node, keys: tuple[str, ...], rank: int) -> list[int]:
     return out
 
 
-def broadcast(cx: Cx, node: Node) -> None:
+def broadcast(cx: ChannelState, node: Node) -> None:
     """Elementwise with numpy broadcasting: dims of equal size are coupled."""
     out = node.output
     rank = out.rank
@@ -69,7 +69,7 @@ def broadcast(cx: Cx, node: Node) -> None:
     cx.set(out, result)
 
 
-def compare(cx: Cx, node: Node) -> None:
+def compare(cx: ChannelState, node: Node) -> None:
     """A comparison against a constant indexes a value domain, not features: `ids == arange(257)`
     is a one-hot over a vocabulary, so the dims the constant spans are never pruned."""
     broadcast(cx, node)
@@ -79,7 +79,7 @@ def compare(cx: Cx, node: Node) -> None:
                 cx.classes.pin_all(ids, f"compared against a constant, a vocabulary-like axis ({node.name})")
 
 
-def reduce(cx: Cx, node: Node) -> None:
+def reduce(cx: ChannelState, node: Node) -> None:
     x = node.inputs[0]
     dims = cx.dims(x)
     reduced = set(_attr_dims(node, ("dims",), x.rank))
@@ -90,7 +90,7 @@ def reduce(cx: Cx, node: Node) -> None:
                          if keep or d not in reduced])
 
 
-def _select_along_dim(cx: Cx, node: Node) -> tuple[int, list]:
+def _select_along_dim(cx: ChannelState, node: Node) -> tuple[int, list]:
     """argmax/argmin/topk pick entries along `dim`: that dim is kept whole, the others pass."""
     x = node.inputs[0]
     dims = cx.dims(x)
@@ -99,18 +99,18 @@ def _select_along_dim(cx: Cx, node: Node) -> tuple[int, list]:
     return d, [None if i == d else ids for i, ids in enumerate(dims)]
 
 
-def arg_reduce(cx: Cx, node: Node) -> None:
+def arg_reduce(cx: ChannelState, node: Node) -> None:
     d, out = _select_along_dim(cx, node)
     cx.set(node.output, out if node.attrs["keepdim"] else out[:d] + out[d + 1:])
 
 
-def topk(cx: Cx, node: Node) -> None:
+def topk(cx: ChannelState, node: Node) -> None:
     _, out = _select_along_dim(cx, node)
     for o in node.outputs:
         cx.set(o, list(out))
 
 
-def spatial(cx: Cx, node: Node) -> None:
+def spatial(cx: ChannelState, node: Node) -> None:
     """Pooling and resizing: the trailing k spatial dims are replaced, the others pass."""
     x = node.inputs[0]
     key = next(k for k in ("kernel", "output_size", "size") if k in node.attrs)

@@ -2,12 +2,13 @@
 
     target onnx{opset=18}          opset 17..24; check=false skips onnx.checker
 
-One lowering per IR op lives in `lowering.py`; `builder.py` assembles the ModelProto (IR value
-names are kept as tensor names, weights become initializers with one copy each); `runtime.py`
-runs it. A graph imported from a file keeps that file's input and output names, order and dtypes
-(`graph.interface`); the IR is static, so dynamic dims of the original are fixed to the shapes
-it was compiled for, and `info["specialised_dims"]` lists each. The model is serialized once; those bytes are checked (full_check: strict shape
-inference), written atomically and handed to onnxruntime.
+One lowering per IR op lives in `lowering/` (a module per op family); `builder.py` assembles the
+ModelProto (IR value names are kept as tensor names, weights become initializers with one copy
+each); `runtime.py` runs it. A graph imported from a file keeps that file's input and output names,
+order and dtypes (`graph.interface`); the IR is static, so dynamic dims of the original are fixed
+to the shapes it was compiled for, and `info["specialised_dims"]` lists each. The model is
+serialized once; those bytes are checked (full_check: strict shape inference), written atomically
+and handed to onnxruntime.
 
 Models whose protobuf would pass 2 GB keep their weights in external data (`<output>.data` next to
 the .onnx file). The checker (full_check included) then runs on a copy of the small model proto

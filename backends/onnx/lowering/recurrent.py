@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from backends.onnx.builder import OnnxBuilder
-from backends.onnx.lowering import lowering
+from backends.onnx.lowering.registry import lowering
 from compiler.ir import Node, Value
 
 # ONNX gate -> IR gate block, per op
@@ -57,5 +57,3 @@ def recurrent(b: OnnxBuilder, node: Node) -> None:
     if node.op == "gru":
         attrs["linear_before_reset"] = int(node.attrs["linear_before_reset"])
     b.emit(node.op.upper(), ins, [v.name for v in node.outputs], **attrs)
-
-

@@ -33,7 +33,7 @@ from backends.crossbar.mapping import TileSpec, map_layer
 from backends.crossbar.simulate import CrossbarSimulator
 from backends.crossbar.tiles import Converters
 from compiler.backend import Artifact, Backend, register_backend
-from compiler.context import TargetDescription
+from compiler.context import DEFAULT_CONTEXT, TargetDescription
 from compiler.errors import PipelineError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
@@ -112,6 +112,10 @@ class CrossbarBackend(Backend):
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
         from backends.crossbar.design import build_design, write_design
+        with DEFAULT_CONTEXT.torch_threads(parallel=False):  # small tensor ops: one thread is fastest
+            return self._lower(graph, output, build_design, write_design)
+
+    def _lower(self, graph: Graph, output: Path | None, build_design, write_design) -> Artifact:
         mappings = {}
         for node in graph.nodes:
             layer = integer_layer(node, self.weight_bits, self.input_bits)
@@ -119,7 +123,7 @@ class CrossbarBackend(Backend):
                 mappings[node] = map_layer(layer, self.tile)
         sim = CrossbarSimulator(graph, mappings, self.device_model(), self.converters(),
                                 ReadCondition(self.time, self.drift_compensation), self.seed)
-        design = build_design(self, graph, mappings)
+        design = build_design(self, graph, mappings, sim.absorbed)
         files = write_design(design, Path(output)) if output is not None else []
         return Artifact(target=self.name, obj=design, files=files, runner=sim, info=design.summary())
 

@@ -19,6 +19,7 @@ from backends.crossbar.conductance import ReadCondition, effective
 from backends.crossbar.devices import DeviceModel
 from backends.crossbar.mapping import LayerMapping
 from backends.crossbar.tiles import Converters, TileArrays, build_arrays, mvm, target_levels
+from compiler.context import DEFAULT_CONTEXT
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Node, Value
 from compiler.ops import get_op
@@ -41,11 +42,12 @@ class CrossbarSimulator:
     # ---- one layer ---------------------------------------------------------------------------
     def conductances(self, node: Node) -> tuple[torch.Tensor, torch.Tensor | None]:
         m = self.mappings[node]
-        a, b = target_levels(m)
         base = self.seed * 1_000_003 + self.order[node] * 3
         gens = (torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 1), self.read_gen)
-        return effective(a, b, self.arrays[node].adc_slice, m.spec.signed == "offset", self.device,
-                         self.converters.cell_levels, self.condition, gens)
+        with DEFAULT_CONTEXT.torch_threads(parallel=False):  # many small copies: one thread is fastest
+            a, b = target_levels(m)
+            return effective(a, b, self.arrays[node].adc_slice, m.spec.signed == "offset", self.device,
+                             self.converters.cell_levels, self.condition, gens)
 
     def integer_product(self, node: Node, vectors: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
         """The crossbar's sum(W_int * q) for input code vectors [N, groups, inputs]: [N, outputs]."""

@@ -60,36 +60,42 @@ def build_arrays(mapping: LayerMapping) -> TileArrays:
                       groups * ins, groups * outs)
 
 
+def sliced_matrices(mapping: LayerMapping) -> list[torch.Tensor]:
+    """The layer's cell levels as [groups, inputs, outputs * slices] uint8 tensors (column o * slices
+    + k holds slice k of output o): the positive and negative parts for differential pairs, the
+    offset weights for the offset encoding."""
+    m, spec = mapping.layer.matrices, mapping.spec
+    parts = (m.clamp(min=0), (-m).clamp(min=0)) if spec.signed == "differential" else (m + mapping.offset,)
+    groups, outs, ins = m.shape
+    return [slice_levels(part, mapping.slices, spec.cell_bits).to(torch.uint8).permute(0, 2, 1, 3)
+            .reshape(groups, ins, outs * mapping.slices) for part in parts]
+
+
+def piece_columns(mapping: LayerMapping, piece) -> torch.Tensor:
+    """Columns of `sliced_matrices` a piece holds, in tile order."""
+    return (piece.outputs.unsqueeze(1) * mapping.slices + torch.arange(mapping.slices)).flatten()
+
+
 def target_levels(mapping: LayerMapping) -> tuple[torch.Tensor, torch.Tensor]:
     """Programmed levels (uint8): (positive, negative) [T, R, A] for differential pairs, or
     (data [T, R, A], reference [T, R, slices]) for the offset encoding."""
-    layer, spec = mapping.layer, mapping.spec
+    spec = mapping.spec
     tiles, rows, adc, slices = mapping.tiles, spec.rows, mapping.adc_cols, mapping.slices
     per_adc = mapping.cols_per_output // slices
-    differential = spec.signed == "differential"
+    sliced = sliced_matrices(mapping)
     a = torch.zeros((tiles, rows, adc), dtype=torch.uint8)
-    if differential:
+    if spec.signed == "differential":
         b = torch.zeros_like(a)
     else:  # unused cells of the used rows hold the zero weight (the offset) like the reference
         zero = slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits)[0].to(torch.uint8)
         b = zero.expand(tiles, rows, slices).clone()
         a[:] = zero.repeat(adc // slices + 1)[:adc]
     for p in mapping.pieces:
-        block = layer.matrices[p.group][p.outputs][:, p.rows]           # [outputs, rows]
-        c0, n = p.col // per_adc, len(p.outputs) * slices
-        rows_slice = slice(p.row, p.row + len(p.rows))
-        if differential:
-            for target, part in ((a, block.clamp(min=0)), (b, (-block).clamp(min=0))):
-                target[p.tile, rows_slice, c0:c0 + n] = _columns(part, slices, spec.cell_bits)
-        else:
-            a[p.tile, rows_slice, c0:c0 + n] = _columns(block + mapping.offset, slices, spec.cell_bits)
+        c0, cols = p.col // per_adc, piece_columns(mapping, p)
+        for target, levels in zip((a, b), sliced):
+            block = levels[p.group].index_select(0, p.rows).index_select(1, cols)
+            target[p.tile, p.row:p.row + len(p.rows), c0:c0 + len(cols)] = block
     return a, b
-
-
-def _columns(values: torch.Tensor, slices: int, cell_bits: int) -> torch.Tensor:
-    """[outputs, rows] -> [rows, outputs * slices] levels, output major, slice minor."""
-    levels = slice_levels(values, slices, cell_bits)                     # [outputs, rows, slices]
-    return levels.permute(1, 0, 2).reshape(values.shape[1], -1).to(torch.uint8)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def mixed_graph(pipeline: str = QUANT, dtype=torch.float32):
 
 def reference_product(sim, node, vectors: torch.Tensor) -> torch.Tensor:
     """sum(W_int * q) in int64, straight from the layer's integer matrices."""
-    w = sim.mappings[node].layer.matrices                        # [g, O, K]
+    w = sim.mappings[node].layer.matrices.long()                 # [g, O, K]
     q = vectors.round().to(torch.int64)                          # [N, g, K]
     return torch.einsum("gok,ngk->ngo", w, q).reshape(q.shape[0], -1)
 

@@ -67,11 +67,16 @@ def exact_adc_bits(mapping: LayerMapping, dac_bits: int) -> int:
 def conductance_sum(mapping: LayerMapping, device: DeviceModel) -> float:
     """Sum of the programmed target conductances of the layer's cells, in siemens."""
     spec, slices = mapping.spec, mapping.slices
-    per_entry = sum(part.view(part.shape[0], part.shape[1], -1, slices).sum(dim=3, dtype=torch.int32)
-                    for part in sliced_matrices(mapping))          # [groups, inputs, outputs]
     levels = 0
-    for p in mapping.pieces:
-        levels += int(per_entry[p.group].index_select(0, p.rows).index_select(1, p.outputs).sum())
+    if spec.signed == "differential":  # zeros hold level 0, so every nonzero weight counts once
+        magnitudes = mapping.layer.matrices.flatten().long().abs()
+        per_value = slice_levels(torch.arange(int(magnitudes.max()) + 1), slices, spec.cell_bits).sum(dim=1)
+        levels = int((torch.bincount(magnitudes) * per_value).sum())
+    for part in sliced_matrices(mapping) if spec.signed == "offset" else ():
+        for p in mapping.pieces:
+            block = part[p.group][p.row_pos:p.row_pos + len(p.rows),
+                                  p.out_pos * slices:(p.out_pos + len(p.outputs)) * slices]
+            levels += int(block.sum(dtype=torch.int64))
     reference = int(slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits).sum())
     levels += reference * sum(mapping.rows_used)
     step = (device.g_max - device.g_min) / (2 ** spec.cell_bits - 1)

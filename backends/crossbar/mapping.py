@@ -37,6 +37,8 @@ class Piece:
     group: int
     rows: torch.Tensor      # int64 input indices within the group (tile rows, in order)
     outputs: torch.Tensor   # int64 output indices within the group
+    row_pos: int = 0        # where `rows` starts in the group's kept inputs
+    out_pos: int = 0        # where `outputs` starts in the group's kept outputs
     tile: int = 0
     row: int = 0            # first tile row
     col: int = 0            # first physical column
@@ -56,6 +58,8 @@ class LayerMapping:
     dense_cells: int
     zero_rows: int              # input rows dropped (summed over groups)
     zero_outputs: int           # output columns dropped
+    kept_rows: list[torch.Tensor] = field(default_factory=list)      # per group: inputs that take rows
+    kept_outputs: list[torch.Tensor] = field(default_factory=list)   # per group: outputs that take columns
     rows_used: list[int] = field(default_factory=list)    # per tile
     cols_used: list[int] = field(default_factory=list)    # physical, per tile, reference columns included
 
@@ -95,8 +99,8 @@ def slice_count(layer: IntegerLayer, spec: TileSpec) -> tuple[int, int]:
     return max(1, math.ceil(bits / spec.cell_bits)), offset
 
 
-def _chunks(index: torch.Tensor, size: int) -> list[torch.Tensor]:
-    return [index[i:i + size] for i in range(0, len(index), size)] if len(index) else []
+def _chunks(index: torch.Tensor, size: int) -> list[tuple[int, torch.Tensor]]:
+    return [(i, index[i:i + size]) for i in range(0, len(index), size)]
 
 
 def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
@@ -111,12 +115,13 @@ def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
             f"but a tile has cols={spec.cols}", where=where,
             hint="raise 'cols' or 'cell-bits', or quantize to fewer weight bits")
     outs_per_tile = (spec.cols - reserved) // per_output
-    pieces, dense_pieces = [], []
+    pieces, dense_pieces, kept_rows, kept_outputs = [], [], [], []
     zero_rows = zero_outputs = 0
     for g, matrix in enumerate(layer.matrices):
         all_rows = torch.arange(matrix.shape[1])
         all_outs = torch.arange(matrix.shape[0])
-        dense_pieces += [(len(r), len(o)) for r in _chunks(all_rows, spec.rows) for o in _chunks(all_outs, outs_per_tile)]
+        dense_pieces += [(len(r), len(o)) for _, r in _chunks(all_rows, spec.rows)
+                         for _, o in _chunks(all_outs, outs_per_tile)]
         if spec.sparse:
             nonzero = matrix != 0
             rows = torch.nonzero(nonzero.any(dim=0)).flatten()
@@ -125,11 +130,13 @@ def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
             zero_outputs += len(all_outs) - len(outs)
         else:
             rows, outs = all_rows, all_outs
-        for r in _chunks(rows, spec.rows):
-            for o in _chunks(outs, outs_per_tile):
+        kept_rows.append(rows)
+        kept_outputs.append(outs)
+        for row_pos, r in _chunks(rows, spec.rows):
+            for out_pos, o in _chunks(outs, outs_per_tile):
                 if spec.sparse and not bool(matrix[o][:, r].any()):
                     continue  # only zeros: no cells
-                pieces.append(Piece(g, r, o))
+                pieces.append(Piece(g, r, o, row_pos, out_pos))
     sizes = [(len(p.rows), len(p.outputs) * per_output) for p in pieces]
     slots, tiles = pack_diagonal(sizes, spec.rows, spec.cols - reserved)
     rows_used, cols_used = [0] * tiles, [0] * tiles
@@ -145,4 +152,4 @@ def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
         dense_rows[slot.tile] = max(dense_rows[slot.tile], slot.row + r)
     dense_cells = sum(r * o * per_output for r, o in dense_pieces) + reserved * sum(dense_rows)
     return LayerMapping(layer, spec, slices, offset, per_output, reserved, pieces, tiles, dense_tiles,
-                        dense_cells, zero_rows, zero_outputs, rows_used, cols_used)
+                        dense_cells, zero_rows, zero_outputs, kept_rows, kept_outputs, rows_used, cols_used)

@@ -15,10 +15,13 @@ from typing import Sequence
 import torch
 
 from backends.crossbar import patches
-from backends.crossbar.conductance import ReadCondition, effective
+from backends.crossbar.conductance import LevelTables, ReadCondition, effective
 from backends.crossbar.devices import DeviceModel
 from backends.crossbar.mapping import LayerMapping
-from backends.crossbar.tiles import Converters, TileArrays, build_arrays, mvm, target_levels
+from backends.crossbar.tiles import (Converters, TileArrays, build_arrays, dac_planes, mvm_into,
+                                     sliced_matrices, target_levels)
+
+TILE_CHUNK = 32   # tiles whose conductances exist at once (32 x 256 x 128 cells: 4 MiB per float tensor)
 from compiler.context import DEFAULT_CONTEXT
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Node, Value
@@ -29,8 +32,9 @@ class CrossbarSimulator:
     """The artifact's runner: `sim(inputs) -> outputs`; a seed fixes every draw."""
 
     def __init__(self, graph: Graph, mappings: dict[Node, LayerMapping], device: DeviceModel,
-                 converters: Converters, condition: ReadCondition, seed: int):
-        self.graph, self.mappings = graph, mappings
+                 converters: Converters, condition: ReadCondition, seed: int, dtype: torch.dtype = torch.float32):
+        self.graph, self.mappings, self.dtype = graph, mappings, dtype
+        self.tables = LevelTables(device, converters.cell_levels)
         self.device, self.converters, self.condition, self.seed = device, converters, condition, seed
         self.arrays: dict[Node, TileArrays] = {node: build_arrays(m) for node, m in mappings.items()}
         self.order = {node: i for i, node in enumerate(mappings)}
@@ -40,20 +44,26 @@ class CrossbarSimulator:
                                  for u in n.outputs[0].users) and n.outputs[0] not in graph.outputs}
 
     # ---- one layer ---------------------------------------------------------------------------
-    def conductances(self, node: Node) -> tuple[torch.Tensor, torch.Tensor | None]:
-        m = self.mappings[node]
+    def integer_product(self, node: Node, vectors: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
+        """The crossbar's sum(W_int * q) for input code vectors [N, groups, inputs]: [N, outputs].
+
+        Tiles go in chunks of TILE_CHUNK: their levels, conductances and products are made and
+        dropped before the next chunk, so memory stays bounded on any layer size."""
+        m, arrays = self.mappings[node], self.arrays[node]
         base = self.seed * 1_000_003 + self.order[node] * 3
         gens = (torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 1), self.read_gen)
+        planes = dac_planes(vectors.reshape(vectors.shape[0], -1).float(), qmin, qmax, self.converters)
+        out = torch.zeros((vectors.shape[0], arrays.outputs + 1), dtype=torch.float64)
         with DEFAULT_CONTEXT.torch_threads(parallel=False):  # many small copies: one thread is fastest
-            a, b = target_levels(m)
-            return effective(a, b, self.arrays[node].adc_slice, m.spec.signed == "offset", self.device,
-                             self.converters.cell_levels, self.condition, gens)
-
-    def integer_product(self, node: Node, vectors: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
-        """The crossbar's sum(W_int * q) for input code vectors [N, groups, inputs]: [N, outputs]."""
-        g_eff, gain = self.conductances(node)
-        flat = vectors.reshape(vectors.shape[0], -1).float()
-        return mvm(flat, qmin, qmax, self.arrays[node], g_eff, self.converters, gain)
+            sliced = sliced_matrices(m)
+        for first in range(0, m.tiles, TILE_CHUNK):
+            last = min(m.tiles, first + TILE_CHUNK)
+            with DEFAULT_CONTEXT.torch_threads(parallel=False):
+                a, b = target_levels(m, first, last, sliced)
+                g_eff, gain = effective(a, b, arrays.adc_slice[first:last], m.spec.signed == "offset", self.device,
+                                        self.tables, self.condition, gens)
+            mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype)
+        return out[:, :-1]
 
     def layer_vectors(self, node: Node, x: torch.Tensor):
         """(input code vectors [N, groups, inputs], scale, zero point, qmin, qmax, output shaper)."""

@@ -35,9 +35,9 @@ class TileArrays:
 
 
 def slice_levels(values: torch.Tensor, slices: int, cell_bits: int) -> torch.Tensor:
-    """Non-negative integers [..., n] -> levels [..., n, slices] (least significant slice first)."""
-    shifts = torch.arange(slices, dtype=torch.int64) * cell_bits
-    return (values.unsqueeze(-1) >> shifts) & ((1 << cell_bits) - 1)
+    """Non-negative integers [..., n] -> uint8 levels [..., n, slices] (least significant slice first)."""
+    shifts = torch.arange(slices, dtype=torch.int32) * cell_bits
+    return ((values.to(torch.int32).unsqueeze(-1) >> shifts) & ((1 << cell_bits) - 1)).to(torch.uint8)
 
 
 def build_arrays(mapping: LayerMapping) -> TileArrays:
@@ -60,41 +60,49 @@ def build_arrays(mapping: LayerMapping) -> TileArrays:
                       groups * ins, groups * outs)
 
 
-def sliced_matrices(mapping: LayerMapping) -> list[torch.Tensor]:
-    """The layer's cell levels as [groups, inputs, outputs * slices] uint8 tensors (column o * slices
-    + k holds slice k of output o): the positive and negative parts for differential pairs, the
-    offset weights for the offset encoding."""
-    m, spec = mapping.layer.matrices, mapping.spec
-    parts = (m.clamp(min=0), (-m).clamp(min=0)) if spec.signed == "differential" else (m + mapping.offset,)
-    groups, outs, ins = m.shape
-    return [slice_levels(part, mapping.slices, spec.cell_bits).to(torch.uint8).permute(0, 2, 1, 3)
-            .reshape(groups, ins, outs * mapping.slices) for part in parts]
+def sliced_matrices(mapping: LayerMapping) -> list[list[torch.Tensor]]:
+    """Cell levels of the kept rows and outputs, per part and group: [kept inputs, kept outputs *
+    slices] uint8 (column o * slices + k holds slice k of output o). The parts are the positive and
+    negative weights for differential pairs, the offset weights for the offset encoding. Built one
+    slice at a time in uint8 (a 4-slice int32 intermediate would quadruple a layer's memory)."""
+    spec, slices, mask = mapping.spec, mapping.slices, (1 << mapping.spec.cell_bits) - 1
+    wide = torch.int16 if max(abs(mapping.layer.wmin), mapping.layer.wmax) + mapping.offset < 2 ** 15 else torch.int32
+    out = []
+    for part in ((lambda m: m.clamp(min=0)), (lambda m: (-m).clamp(min=0))) if spec.signed == "differential" \
+            else ((lambda m: m + mapping.offset),):
+        per_group = []
+        for g, matrix in enumerate(mapping.layer.matrices):
+            kept = part(matrix.index_select(1, mapping.kept_rows[g]).index_select(0, mapping.kept_outputs[g])
+                        .to(wide)).t()                                            # [rows, outs]
+            levels = torch.empty((kept.shape[0], kept.shape[1], slices), dtype=torch.uint8)
+            for k in range(slices):
+                levels[:, :, k] = (kept >> (k * spec.cell_bits)) & mask
+            per_group.append(levels.view(kept.shape[0], -1))
+        out.append(per_group)
+    return out
 
 
-def piece_columns(mapping: LayerMapping, piece) -> torch.Tensor:
-    """Columns of `sliced_matrices` a piece holds, in tile order."""
-    return (piece.outputs.unsqueeze(1) * mapping.slices + torch.arange(mapping.slices)).flatten()
-
-
-def target_levels(mapping: LayerMapping) -> tuple[torch.Tensor, torch.Tensor]:
-    """Programmed levels (uint8): (positive, negative) [T, R, A] for differential pairs, or
-    (data [T, R, A], reference [T, R, slices]) for the offset encoding."""
-    spec = mapping.spec
-    tiles, rows, adc, slices = mapping.tiles, spec.rows, mapping.adc_cols, mapping.slices
+def target_levels(mapping: LayerMapping, first: int, last: int,
+                  sliced: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Programmed levels (uint8) of tiles [first, last): (positive, negative) [t, R, A] for
+    differential pairs, or (data [t, R, A], reference [t, R, slices]) for the offset encoding."""
+    spec, slices = mapping.spec, mapping.slices
+    count, rows, adc = last - first, spec.rows, mapping.adc_cols
     per_adc = mapping.cols_per_output // slices
-    sliced = sliced_matrices(mapping)
-    a = torch.zeros((tiles, rows, adc), dtype=torch.uint8)
+    a = torch.zeros((count, rows, adc), dtype=torch.uint8)
     if spec.signed == "differential":
         b = torch.zeros_like(a)
     else:  # unused cells of the used rows hold the zero weight (the offset) like the reference
-        zero = slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits)[0].to(torch.uint8)
-        b = zero.expand(tiles, rows, slices).clone()
+        zero = slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits)[0]
+        b = zero.expand(count, rows, slices).clone()
         a[:] = zero.repeat(adc // slices + 1)[:adc]
     for p in mapping.pieces:
-        c0, cols = p.col // per_adc, piece_columns(mapping, p)
+        if not first <= p.tile < last:
+            continue
+        c0, n = p.col // per_adc, len(p.outputs) * slices
         for target, levels in zip((a, b), sliced):
-            block = levels[p.group].index_select(0, p.rows).index_select(1, cols)
-            target[p.tile, p.row:p.row + len(p.rows), c0:c0 + len(cols)] = block
+            block = levels[p.group][p.row_pos:p.row_pos + len(p.rows), p.out_pos * slices:p.out_pos * slices + n]
+            target[p.tile - first, p.row:p.row + len(p.rows), c0:c0 + n] = block
     return a, b
 
 
@@ -116,46 +124,59 @@ def input_cycles(qmin: int, qmax: int, dac_bits: int) -> list[tuple[int, int, bo
     return [(k * dac_bits, min(dac_bits, bits - k * dac_bits), signed and k == count - 1) for k in range(count)]
 
 
-def adc_steps(arrays: TileArrays, conv: Converters, vmax: int) -> torch.Tensor:
+def adc_steps(rows_used: torch.Tensor, conv: Converters, vmax: int) -> torch.Tensor:
     """Per-tile ADC step: the smallest power of two whose signed range covers the partial sums."""
-    worst = arrays.rows_used.double() * (conv.cell_levels - 1) * vmax * conv.adc_range
+    worst = rows_used.double() * (conv.cell_levels - 1) * vmax * conv.adc_range
     top = 2 ** (conv.adc_bits - 1) - 1
     exponent = torch.ceil(torch.log2(torch.clamp(worst / top, min=1.0)))
     return (2.0 ** exponent).float()
 
 
-def mvm(codes: torch.Tensor, qmin: int, qmax: int, arrays: TileArrays, g_eff: torch.Tensor,
-        conv: Converters, gain: torch.Tensor | None = None) -> torch.Tensor:
-    """codes [N, inputs] (integer-valued float32) -> acc [N, outputs] float64."""
-    n_total = codes.shape[0]
-    tiles, rows = arrays.row_index.shape
-    adc = g_eff.shape[-1]
-    padded = torch.cat([codes, codes.new_zeros(n_total, 1)], dim=1)
+def dac_planes(codes: torch.Tensor, qmin: int, qmax: int, conv: Converters) -> torch.Tensor:
+    """Input codes [N, inputs] -> DAC levels per cycle [S, N, inputs + 1] (a zero column appended
+    for unused rows); an ideal ADC takes the whole codes in one cycle."""
+    padded = torch.cat([codes, codes.new_zeros(codes.shape[0], 1)], dim=1)
+    if conv.adc_bits == 0:
+        return padded.unsqueeze(0)
+    small = torch.int8 if conv.dac_bits < 8 else torch.int16
+    ints = padded.to(torch.int32)
+    return torch.stack([(ints >> shift if signed else (ints >> shift) & ((1 << bits) - 1)).to(small)
+                        for shift, bits, signed in input_cycles(qmin, qmax, conv.dac_bits)])
+
+
+def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arrays: TileArrays, first: int,
+             g_eff: torch.Tensor, conv: Converters, gain: torch.Tensor | None = None,
+             dtype: torch.dtype = torch.float32) -> None:
+    """Adds the products of tiles [first, first + len(g_eff)) to out [N, outputs + 1] (float64).
+
+    planes: the inputs' DAC levels per cycle from `dac_planes`."""
+    n_total = planes.shape[1]
+    tiles, rows, adc = g_eff.shape
+    row_index = arrays.row_index[first:first + tiles].flatten()
+    flat_out = arrays.adc_out[first:first + tiles].flatten()
     ideal = conv.adc_bits == 0
     cycles = [(0, 0, False)] if ideal else input_cycles(qmin, qmax, conv.dac_bits)
-    vmax = max((1 << b) - 1 if not s else 1 << (b - 1) for _, b, s in cycles) if not ideal else 1
-    step = None if ideal else adc_steps(arrays, conv, vmax).view(tiles, 1, 1)
-    lo, hi = (-(2 ** (conv.adc_bits - 1)), 2 ** (conv.adc_bits - 1) - 1) if not ideal else (0, 0)
-    weights = torch.tensor([2.0 ** shift for shift, _, _ in cycles], dtype=torch.float64)
-    column_gain = arrays.adc_shift if gain is None else arrays.adc_shift * gain.double().view(tiles, 1)
-    out = torch.zeros((n_total, arrays.outputs + 1), dtype=torch.float64)
+    if not ideal:
+        vmax = max((1 << b) - 1 if not s else 1 << (b - 1) for _, b, s in cycles)
+        step = adc_steps(arrays.rows_used[first:first + tiles], conv, vmax).view(tiles, 1, 1)
+        lo, hi = -(2 ** (conv.adc_bits - 1)), 2 ** (conv.adc_bits - 1) - 1
+    column_gain = arrays.adc_shift[first:first + tiles]
+    if gain is not None:
+        column_gain = column_gain * gain.double().view(tiles, 1)
+    weights = g_eff.to(dtype)
     chunk = max(1, CHUNK_ELEMENTS // max(1, tiles * len(cycles) * (rows + adc)))
-    flat_rows, flat_out = arrays.row_index.flatten(), arrays.adc_out.flatten()
     for start in range(0, n_total, chunk):
-        x = padded[start:start + chunk].index_select(1, flat_rows)       # [n, T * R]
-        n = x.shape[0]
-        x = x.view(n, tiles, rows).transpose(0, 1)                      # [T, n, R]
-        if not ideal:
-            xi = x.to(torch.int32)
-            parts = []
-            for shift, bits, signed in cycles:
-                part = xi >> shift if signed else (xi >> shift) & ((1 << bits) - 1)
-                parts.append(part.float())
-            x = torch.cat(parts, dim=1)                                 # [T, S * n, R]
-        current = torch.bmm(x.contiguous(), g_eff)                     # [T, S * n, A]
-        if not ideal:
-            current = torch.clamp(torch.round(current / step), lo, hi) * step
-        z = (current.view(tiles, len(cycles), n, adc).double() * weights.view(1, -1, 1, 1)).sum(dim=1)
-        z = z * column_gain.view(tiles, 1, adc)
+        block = planes[:, start:start + chunk]
+        n = block.shape[1]
+        x = block.reshape(len(cycles) * n, -1).index_select(1, row_index)        # [S * n, t * R]
+        x = x.view(len(cycles) * n, tiles, rows).transpose(0, 1).to(dtype)      # [t, S * n, R]
+        current = torch.bmm(x, weights).float()                                 # [t, S * n, A]
+        if ideal:
+            z = current.double()
+        else:
+            current = current.div_(step).round_().clamp_(lo, hi).mul_(step).view(tiles, len(cycles), n, adc)
+            z = torch.zeros((tiles, n, adc), dtype=torch.float64)
+            for k, (shift, _, _) in enumerate(cycles):
+                z.add_(current[:, k], alpha=2.0 ** shift)
+        z.mul_(column_gain.view(tiles, 1, adc))
         out[start:start + n].index_add_(1, flat_out, z.transpose(0, 1).reshape(n, tiles * adc))
-    return out[:, :-1]

@@ -82,7 +82,7 @@ def energy_breakdown(rows: list[LayerEstimate], path: Path, title: str = "", top
         bottoms = [b + v for b, v in zip(bottoms, values)]
         totals.append(sum(r.energy.get(c, 0.0) for r in rows) * 1e9)
     ax.set_xticks(range(len(shown)), [r.name[:20] for r in shown], rotation=75, fontsize=6)
-    ax.set_ylabel("energy per inference (nJ)")
+    ax.set_ylabel("energy per run of the graph (nJ)")
     ax.set_title(title or "energy by layer and component", fontsize=9)
     ax.legend(fontsize=7)
     bottom = 0.0

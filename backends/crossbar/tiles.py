@@ -144,39 +144,59 @@ def dac_planes(codes: torch.Tensor, qmin: int, qmax: int, conv: Converters) -> t
                         for shift, bits, signed in input_cycles(qmin, qmax, conv.dac_bits)])
 
 
+def _row_runs(row_index: torch.Tensor) -> list[tuple[int, int]]:
+    """Runs of consecutive tiles that read the same inputs (one row chunk split over columns)."""
+    same = (row_index[1:] == row_index[:-1]).all(dim=1).tolist()
+    runs, begin = [], 0
+    for i, equal in enumerate(same):
+        if not equal:
+            runs.append((begin, i + 1))
+            begin = i + 1
+    runs.append((begin, len(row_index)))
+    return runs
+
+
 def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arrays: TileArrays, first: int,
              g_eff: torch.Tensor, conv: Converters, gain: torch.Tensor | None = None,
              dtype: torch.dtype = torch.float32) -> None:
     """Adds the products of tiles [first, first + len(g_eff)) to out [N, outputs + 1] (float64).
 
-    planes: the inputs' DAC levels per cycle from `dac_planes`."""
-    n_total = planes.shape[1]
+    planes: the inputs' DAC levels per cycle from `dac_planes`. Tiles that share their rows are
+    read by one matmul over their concatenated columns (each input vector gathered once)."""
+    n_total, cycles_n = planes.shape[1], planes.shape[0]
     tiles, rows, adc = g_eff.shape
-    row_index = arrays.row_index[first:first + tiles].flatten()
-    flat_out = arrays.adc_out[first:first + tiles].flatten()
     ideal = conv.adc_bits == 0
     cycles = [(0, 0, False)] if ideal else input_cycles(qmin, qmax, conv.dac_bits)
+    step = torch.ones(tiles)
     if not ideal:
         vmax = max((1 << b) - 1 if not s else 1 << (b - 1) for _, b, s in cycles)
-        step = adc_steps(arrays.rows_used[first:first + tiles], conv, vmax).view(tiles, 1, 1)
+        step = adc_steps(arrays.rows_used[first:first + tiles], conv, vmax)
         lo, hi = -(2 ** (conv.adc_bits - 1)), 2 ** (conv.adc_bits - 1) - 1
+        # the cycle sum stays exact in float32 while its bound fits the 24-bit mantissa
+        bound = 2 ** (conv.adc_bits - 1) * float(step.max()) * sum(2.0 ** shift for shift, _, _ in cycles)
+        sum_dtype = torch.float32 if bound < 2 ** 24 else torch.float64
     column_gain = arrays.adc_shift[first:first + tiles]
     if gain is not None:
         column_gain = column_gain * gain.double().view(tiles, 1)
-    weights = g_eff.to(dtype)
-    chunk = max(1, CHUNK_ELEMENTS // max(1, tiles * len(cycles) * (rows + adc)))
-    for start in range(0, n_total, chunk):
-        block = planes[:, start:start + chunk]
-        n = block.shape[1]
-        x = block.reshape(len(cycles) * n, -1).index_select(1, row_index)        # [S * n, t * R]
-        x = x.view(len(cycles) * n, tiles, rows).transpose(0, 1).to(dtype)      # [t, S * n, R]
-        current = torch.bmm(x, weights).float()                                 # [t, S * n, A]
-        if ideal:
-            z = current.double()
-        else:
-            current = current.div_(step).round_().clamp_(lo, hi).mul_(step).view(tiles, len(cycles), n, adc)
-            z = torch.zeros((tiles, n, adc), dtype=torch.float64)
-            for k, (shift, _, _) in enumerate(cycles):
-                z.add_(current[:, k], alpha=2.0 ** shift)
-        z.mul_(column_gain.view(tiles, 1, adc))
-        out[start:start + n].index_add_(1, flat_out, z.transpose(0, 1).reshape(n, tiles * adc))
+    for a, b in _row_runs(arrays.row_index[first:first + tiles]):
+        k = b - a
+        row_index = arrays.row_index[first + a]
+        weights = g_eff[a:b].permute(1, 0, 2).reshape(rows, k * adc).to(dtype)   # [R, k * A]
+        flat_out = arrays.adc_out[first + a:first + b].flatten()
+        run_step = step[a:b].view(1, 1, k, 1)
+        run_gain = column_gain[a:b].reshape(1, k * adc)
+        chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (rows + k * adc)))
+        for start in range(0, n_total, chunk):
+            block = planes[:, start:start + chunk]
+            n = block.shape[1]
+            x = block.reshape(cycles_n * n, -1).index_select(1, row_index).to(dtype)   # [S * n, R]
+            current = (x @ weights).float().view(cycles_n, n, k, adc)
+            if ideal:
+                z = current[0].double()
+            else:
+                current = current.div_(run_step).round_().clamp_(lo, hi).mul_(run_step)
+                z = torch.zeros((n, k, adc), dtype=sum_dtype)
+                for c, (shift, _, _) in enumerate(cycles):
+                    z.add_(current[c], alpha=2.0 ** shift)
+                z = z.double()
+            out[start:start + n].index_add_(1, flat_out, z.view(n, k * adc).mul_(run_gain))

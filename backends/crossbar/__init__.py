@@ -33,6 +33,7 @@ from typing import Literal
 import torch
 
 from backends.crossbar.conductance import ReadCondition
+from backends.crossbar.design import build_design, write_design
 from backends.crossbar.devices import get_device
 from backends.crossbar.integer_form import integer_layer
 from backends.crossbar.mapping import TileSpec, map_layer
@@ -118,11 +119,10 @@ class CrossbarBackend(Backend):
     # ---- lowering -------------------------------------------------------------------------
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
-        from backends.crossbar.design import build_design, write_design
         with DEFAULT_CONTEXT.torch_threads(parallel=False):  # small tensor ops: one thread is fastest
-            return self._lower(graph, output, build_design, write_design)
+            return self._lower(graph, output)
 
-    def _lower(self, graph: Graph, output: Path | None, build_design, write_design) -> Artifact:
+    def _lower(self, graph: Graph, output: Path | None) -> Artifact:
         mappings = {}
         for node in graph.nodes:
             layer = integer_layer(node, self.weight_bits, self.input_bits)

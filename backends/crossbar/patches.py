@@ -28,7 +28,7 @@ def gather(codes: torch.Tensor, attrs: dict, kernel: tuple[int, ...], groups: in
         x = x.unfold(2 + i, span, attrs["stride"][i])
         if attrs["dilation"][i] > 1:
             x = x[..., ::attrs["dilation"][i]]
-    batch, channels = x.shape[0], x.shape[1]
+    batch = x.shape[0]
     out_spatial = tuple(x.shape[2:2 + k])
     order = [0] + list(range(2, 2 + k)) + [1] + list(range(2 + k, 2 + 2 * k))
     patches = x.permute(order).reshape(batch * _prod(out_spatial), groups, -1)

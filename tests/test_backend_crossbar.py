@@ -250,13 +250,18 @@ def test_float_graphs_quantize_on_the_fly_unless_bits_are_none():
 
 @pytest.mark.parametrize("text,match", [
     ("rows=0", "option 'rows' must be at least 1"),
-    ("device=memristor", "option 'device' names no preset: 'memristor'"),
+    ("device=memristor", "option 'device' expects reram | pcm | ideal, got memristor"),
     ("adc-bits=1", "option 'adc-bits'"),
     ("stuck-on=2.0", "option 'stuck-on'"),
 ])
 def test_bad_options_name_the_option(text, match):
     with pytest.raises(PipelineError, match=match):
         parse_pipeline(f"target crossbar{{{text}}}")
+
+
+def test_an_unknown_preset_from_python_names_the_option():
+    with pytest.raises(PipelineError, match="option 'device' names no preset: 'memristor'"):
+        CrossbarBackend(device="memristor")
 
 
 def test_a_layer_that_fits_no_tile_names_the_layer_and_the_option():

@@ -53,8 +53,7 @@ def _option_error(option: str, why: str, hint: str = "") -> PipelineError:
 @register_backend("crossbar")
 @dataclass(frozen=True)
 class CrossbarBackend(Backend):
-    """Map conv/linear/matmul layers onto resistive-memory crossbar tiles; simulate with device
-    noise; estimate energy, latency and area."""
+    """Map conv/linear/matmul onto resistive-memory tiles; noisy simulation; energy/latency/area."""
 
     suffix = ""
     rows: int = 256
@@ -66,7 +65,7 @@ class CrossbarBackend(Backend):
     adc_bits: int = 8
     adc_range: float = 1.0
     signed: Literal["differential", "offset"] = "differential"
-    device: str = "reram"
+    device: Literal["reram", "pcm", "ideal"] = "reram"
     time: float = 0.0
     drift_compensation: bool = False
     programming_noise: float = 1.0

@@ -132,7 +132,10 @@ class CrossbarBackend(Backend):
                                 torch.bfloat16 if self.precision == "bfloat16" else torch.float32)
         design = build_design(self, graph, mappings, sim.absorbed)
         files = write_design(design, Path(output)) if output is not None else []
-        return Artifact(target=self.name, obj=design, files=files, runner=sim, info=design.summary())
+        info = design.summary()
+        if output is not None and not any(f.suffix == ".png" for f in files):
+            info["pictures"] = "tile_map.png and energy.png left out: matplotlib is not installed"
+        return Artifact(target=self.name, obj=design, files=files, runner=sim, info=info)
 
 
 __all__ = ["CrossbarBackend"]

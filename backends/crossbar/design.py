@@ -4,7 +4,7 @@
     network.csv    NeuroSim's network description of the mapped layers
     report.json    options, device, per-layer and total energy, latency, area, sparsity savings
     tile_map.png   which layer sits where, how full each tile is
-    energy.png     energy by layer and component
+    energy.png     energy by layer and component (both PNGs need matplotlib, else left out)
 """
 from __future__ import annotations
 
@@ -92,13 +92,16 @@ def build_design(backend: "CrossbarBackend", graph: Graph, mappings: dict[Node, 
 
 
 def write_design(design: CrossbarDesign, output: Path) -> list[Path]:
-    """All files into `output` (a folder), atomically: a failure leaves nothing half-written."""
+    """All files into `output` (a folder), atomically: a failure leaves nothing half-written.
+    The PNGs need matplotlib; without it they are left out and the summary says so."""
+    drawing = plots.available()
     with atomic_path(output, directory=True) as tmp:
         tmp = Path(tmp)
         (tmp / "mapping.json").write_text(json.dumps(design.mapping_json(), indent=1))
         (tmp / "network.csv").write_text(report.neurosim_csv(design.mappings))
         (tmp / "report.json").write_text(json.dumps(design.report_json(), indent=1))
-        title = f"{design.graph_name}: {design.target}"
-        plots.tile_map(design.mappings, tmp / "tile_map.png", title)
-        plots.energy_breakdown(design.estimates, tmp / "energy.png", title)
-    return [output / name for name in FILES]
+        if drawing:
+            title = f"{design.graph_name}: {design.target}"
+            plots.tile_map(design.mappings, tmp / "tile_map.png", title)
+            plots.energy_breakdown(design.estimates, tmp / "energy.png", title)
+    return [output / name for name in FILES if drawing or not name.endswith(".png")]

@@ -15,6 +15,11 @@ from backends.crossbar.mapping import LayerMapping
 from compiler.errors import BackendError
 
 
+def available() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _pyplot():
     try:
         import matplotlib

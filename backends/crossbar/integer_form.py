@@ -215,7 +215,7 @@ def integer_layer(node: Node, weight_bits: int | None, input_bits: int | None) -
     w, fq = constant_weight(node, layout)
     if w is None or not w.dtype.is_floating_point:
         return None
-    if node.op == "matmul" and w.rank != 2:  # a batch of matrices: the layout unrolls one matrix
+    if not layout.spatial_attr and w.rank != 2:  # a batch of matrices (batched matmul): runs digitally
         return None
     codes, scale_full, wmin, wmax, fmt_name = _weight_codes(node, layout, w, fq, weight_bits)
     matrices = layout.matrices(codes, node)

@@ -58,10 +58,13 @@ class CrossbarSimulator:
             sliced = sliced_matrices(m)
         for first in range(0, m.tiles, TILE_CHUNK):
             last = min(m.tiles, first + TILE_CHUNK)
+            rows = int(arrays.rows_used[first:last].max())     # cells past these are never read
+            cols = int(arrays.adc_used[first:last].max())
             with DEFAULT_CONTEXT.torch_threads(parallel=False):
                 a, b = target_levels(m, first, last, sliced)
-                g_eff, gain = effective(a, b, arrays.adc_slice[first:last], m.spec.signed == "offset", self.device,
-                                        self.tables, self.condition, gens)
+                a, b = a[:, :rows, :cols], b[:, :rows] if m.spec.signed == "offset" else b[:, :rows, :cols]
+                g_eff, gain = effective(a, b, arrays.adc_slice[first:last, :cols], m.spec.signed == "offset",
+                                        self.device, self.tables, self.condition, gens)
             mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype)
         return out[:, :-1]
 

@@ -30,6 +30,7 @@ class TileArrays:
     adc_shift: torch.Tensor   # float64 [T, A] 2^(cell_bits * slice), 0 where unused
     adc_slice: torch.Tensor   # int64 [T, A] the weight slice a column holds
     rows_used: torch.Tensor   # int64 [T]
+    adc_used: torch.Tensor    # int64 [T]: ADC columns in use (pieces fill columns from the left)
     inputs: int               # groups * inputs per group (the sentinel index)
     outputs: int              # groups * outputs per group
 
@@ -56,8 +57,9 @@ def build_arrays(mapping: LayerMapping) -> TileArrays:
         adc_out[p.tile, c0:c0 + n] = (p.group * outs + p.outputs).repeat_interleave(mapping.slices)
         adc_shift[p.tile, c0:c0 + n] = shifts.repeat(len(p.outputs))
         adc_slice[p.tile, c0:c0 + n] = torch.arange(mapping.slices).repeat(len(p.outputs))
+    adc_used = (adc_out < groups * outs).sum(dim=1)
     return TileArrays(row_index, adc_out, adc_shift, adc_slice, torch.tensor(mapping.rows_used, dtype=torch.int64),
-                      groups * ins, groups * outs)
+                      adc_used, groups * ins, groups * outs)
 
 
 def sliced_matrices(mapping: LayerMapping) -> list[list[torch.Tensor]]:
@@ -160,6 +162,7 @@ def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arra
              g_eff: torch.Tensor, conv: Converters, gain: torch.Tensor | None = None,
              dtype: torch.dtype = torch.float32) -> None:
     """Adds the products of tiles [first, first + len(g_eff)) to out [N, outputs + 1] (float64).
+    g_eff may cover only the first rows and ADC columns of the tiles (the rest unused).
 
     planes: the inputs' DAC levels per cycle from `dac_planes`. Tiles that share their rows are
     read by one matmul over their concatenated columns (each input vector gathered once)."""
@@ -175,14 +178,14 @@ def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arra
         # the cycle sum stays exact in float32 while its bound fits the 24-bit mantissa
         bound = 2 ** (conv.adc_bits - 1) * float(step.max()) * sum(2.0 ** shift for shift, _, _ in cycles)
         sum_dtype = torch.float32 if bound < 2 ** 24 else torch.float64
-    column_gain = arrays.adc_shift[first:first + tiles]
+    column_gain = arrays.adc_shift[first:first + tiles, :adc]
     if gain is not None:
         column_gain = column_gain * gain.double().view(tiles, 1)
-    for a, b in _row_runs(arrays.row_index[first:first + tiles]):
+    for a, b in _row_runs(arrays.row_index[first:first + tiles, :rows]):
         k = b - a
-        row_index = arrays.row_index[first + a]
+        row_index = arrays.row_index[first + a, :rows]
         weights = g_eff[a:b].permute(1, 0, 2).reshape(rows, k * adc).to(dtype)   # [R, k * A]
-        flat_out = arrays.adc_out[first + a:first + b].flatten()
+        flat_out = arrays.adc_out[first + a:first + b, :adc].flatten()
         run_step = step[a:b].view(1, 1, k, 1)
         run_gain = column_gain[a:b].reshape(1, k * adc)
         chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (rows + k * adc)))

@@ -29,6 +29,7 @@ bench: install
 	$(PYTHON) bench/capture.py
 	$(PYTHON) bench/block_conv.py
 	$(PYTHON) bench/simd_sparsity.py --quick
+	$(PYTHON) bench/crossbar.py --quick
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -1,0 +1,141 @@
+"""Resistive-memory crossbar backend: whole-graph mapping onto tiles, a noisy simulation, estimates.
+
+    target crossbar{rows=256, cols=256, cell-bits=2, weight-bits=8, input-bits=8, dac-bits=1,
+                    adc-bits=8, adc-range=1.0, signed=differential|offset, device=reram|pcm|ideal,
+                    time=0, drift-compensation=false, programming-noise=1, read-noise=1, drift=1,
+                    stuck-on=none, stuck-off=none, seed=0, sparse=true, precision=float32}
+
+Every conv (im2col rows by output columns; groups packed block-diagonally), transposed conv,
+linear and matmul with a constant matrix is mapped onto tiles (mapping.py, placement.py);
+everything else runs in a digital unit. `artifact.run(x)` simulates the mapped graph (simulate.py)
+with the device preset's non-idealities (devices.py, conductance.py) and the DAC/ADC (tiles.py);
+with `device=ideal` and an ADC that covers the partial sums (`adc-bits=0`, or enough bits) every
+mapped layer computes the exact integer product of the quantized codes. The artifact also carries
+energy, latency and area estimates (estimates.py, constants in costs.py) and, with an output
+folder, writes mapping.json, network.csv (NeuroSim's network format), report.json, tile_map.png
+and energy.png (report.py, plots.py).
+
+Quantization: a graph from the `quantize` pass is mapped with its own codes (integer_form.py);
+a layer the graph left float is quantized here, weights symmetric per output channel at
+`weight-bits` and inputs per tensor at `input-bits` from each call's range; `weight-bits=none`
+or `input-bits=none` makes such a layer an error instead.
+
+`precision=bfloat16` runs the tile products in bfloat16 (exact for the 0/1 input bits and the
+integer levels of ideal devices, rounding noisy conductances and the column sums to 8 mantissa
+bits, below the device noise); several times faster on CPUs with AMX or AVX512-BF16.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from backends.crossbar.conductance import ReadCondition
+from backends.crossbar.design import build_design, write_design
+from backends.crossbar.devices import get_device
+from backends.crossbar.integer_form import integer_layer
+from backends.crossbar.mapping import TileSpec, map_layer
+from backends.crossbar.simulate import CrossbarSimulator
+from backends.crossbar.tiles import Converters
+from compiler.backend import Artifact, Backend, register_backend
+from compiler.context import DEFAULT_CONTEXT, TargetDescription
+from compiler.errors import PipelineError
+from compiler.gcpause import gc_paused
+from compiler.ir import Graph
+
+
+def _option_error(option: str, why: str, hint: str = "") -> PipelineError:
+    return PipelineError(f"target 'crossbar': option '{option}' {why}", hint=hint)
+
+
+@register_backend("crossbar")
+@dataclass(frozen=True)
+class CrossbarBackend(Backend):
+    """Map conv/linear/matmul onto resistive-memory tiles; noisy simulation; energy/latency/area."""
+
+    suffix = ""
+    rows: int = 256
+    cols: int = 256
+    cell_bits: int = 2
+    weight_bits: int | None = 8
+    input_bits: int | None = 8
+    dac_bits: int = 1
+    adc_bits: int = 8
+    adc_range: float = 1.0
+    signed: Literal["differential", "offset"] = "differential"
+    device: Literal["reram", "pcm", "ideal"] = "reram"
+    time: float = 0.0
+    drift_compensation: bool = False
+    programming_noise: float = 1.0
+    read_noise: float = 1.0
+    drift: float = 1.0
+    stuck_on: float | None = None
+    stuck_off: float | None = None
+    seed: int = 0
+    sparse: bool = True
+    precision: Literal["float32", "bfloat16"] = "float32"
+
+    def __post_init__(self) -> None:
+        for option, value, low in (("rows", self.rows, 1), ("cols", self.cols, 1), ("cell-bits", self.cell_bits, 1),
+                                   ("dac-bits", self.dac_bits, 1)):
+            if value < low:
+                raise _option_error(option, f"must be at least {low}, got {value}")
+        if self.cell_bits > 8:
+            raise _option_error("cell-bits", f"must be at most 8 levels' bits, got {self.cell_bits}")
+        for option, value in (("weight-bits", self.weight_bits), ("input-bits", self.input_bits)):
+            if value is not None and not 2 <= value <= 16:
+                raise _option_error(option, f"must be between 2 and 16 (or none), got {value}")
+        if self.adc_bits == 1 or not 0 <= self.adc_bits <= 24:
+            raise _option_error("adc-bits", f"must be 0 (ideal) or 2..24, got {self.adc_bits}")
+        if not 0 < self.adc_range <= 1:
+            raise _option_error("adc-range", f"must be in (0, 1], got {self.adc_range}")
+        if self.time < 0:
+            raise _option_error("time", f"must be >= 0 seconds, got {self.time}")
+        for option, value in (("stuck-on", self.stuck_on), ("stuck-off", self.stuck_off)):
+            if value is not None and not 0 <= value <= 1:
+                raise _option_error(option, f"is a probability in [0, 1], got {value}")
+        if min(self.programming_noise, self.read_noise, self.drift) < 0:
+            raise _option_error("programming-noise/read-noise/drift", "scales must be >= 0")
+        get_device(self.device)
+
+    # ---- what passes see of this target ---------------------------------------------------
+    def describe_target(self, description: TargetDescription) -> TargetDescription:
+        return description.with_options(crossbar_rows=self.rows, crossbar_cols=self.cols, cell_bits=self.cell_bits)
+
+    @property
+    def tile(self) -> TileSpec:
+        return TileSpec(self.rows, self.cols, self.cell_bits, self.signed, self.sparse)
+
+    def device_model(self):
+        return get_device(self.device).scaled(programming=self.programming_noise, read=self.read_noise,
+                                              drift=self.drift, stuck_on=self.stuck_on, stuck_off=self.stuck_off)
+
+    def converters(self) -> Converters:
+        return Converters(self.dac_bits, self.adc_bits, self.adc_range, 2 ** self.cell_bits)
+
+    # ---- lowering -------------------------------------------------------------------------
+    @gc_paused()
+    def lower(self, graph: Graph, output: Path | None) -> Artifact:
+        with DEFAULT_CONTEXT.torch_threads(parallel=False):  # small tensor ops: one thread is fastest
+            return self._lower(graph, output)
+
+    def _lower(self, graph: Graph, output: Path | None) -> Artifact:
+        mappings = {}
+        for node in graph.nodes:
+            layer = integer_layer(node, self.weight_bits, self.input_bits)
+            if layer is not None:
+                mappings[node] = map_layer(layer, self.tile)
+        sim = CrossbarSimulator(graph, mappings, self.device_model(), self.converters(),
+                                ReadCondition(self.time, self.drift_compensation), self.seed,
+                                torch.bfloat16 if self.precision == "bfloat16" else torch.float32)
+        design = build_design(self, graph, mappings, sim.absorbed)
+        files = write_design(design, Path(output)) if output is not None else []
+        info = design.summary()
+        if output is not None and not any(f.suffix == ".png" for f in files):
+            info["pictures"] = "tile_map.png and energy.png left out: matplotlib is not installed"
+        return Artifact(target=self.name, obj=design, files=files, runner=sim, info=info)
+
+
+__all__ = ["CrossbarBackend"]

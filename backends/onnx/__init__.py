@@ -26,6 +26,7 @@ from backends.onnx.builder import OnnxBuilder
 from backends.onnx.lowering import LOWERINGS
 from backends.onnx.runtime import OrtRunner
 from backends.onnx import quant as _quant  # noqa: F401,E402  (fake_quant QDQ lowering)
+from backends.onnx import integer as _integer  # noqa: F401,E402  (the integer form's ops)
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError

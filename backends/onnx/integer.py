@@ -44,14 +44,15 @@ def param(b: OnnxBuilder, node: Node, i: int, rank: int, dtype: torch.dtype) -> 
                     v.name.rsplit(".", 1)[-1])
 
 
-def _scale_zp(b: OnnxBuilder, node: Node, code_dtype: torch.dtype) -> list[str]:
+def _scale_zp(b: OnnxBuilder, node: Node, code_dtype: torch.dtype, with_zero_point: bool = True) -> list[str]:
     """[scale, zero point] for QuantizeLinear/DequantizeLinear: 1-d along `axis` or 0-d."""
     scale = node.inputs[1].data.detach().float()
     zp_v = _opt(node, 2)
     zp = zp_v.data.detach() if zp_v is not None else torch.zeros_like(scale)
     if node.attrs["axis"] is None:
         scale, zp = scale.reshape(()), zp.reshape(())
-    return [b.tensor(scale, "scale"), b.tensor(zp.to(code_dtype), "zero_point")]
+    names = [b.tensor(scale, "scale")]
+    return names + [b.tensor(zp.to(code_dtype), "zero_point")] if with_zero_point else names
 
 
 @lowering("quantize")
@@ -80,8 +81,8 @@ def dequantize(b: OnnxBuilder, node: Node) -> None:
     q, axis = node.inputs[0], node.attrs["axis"]
     if q.dtype in _TYPE_RANGE or (q.dtype == torch.int32 and _opt(node, 2) is None):
         attrs = {"axis": axis % q.rank} if axis is not None else {}
-        ins = _scale_zp(b, node, q.dtype)
-        b.emit("DequantizeLinear", [b.x(node)] + (ins if q.dtype in _TYPE_RANGE else ins[:1]), [b.y(node)], **attrs)
+        ins = _scale_zp(b, node, q.dtype, with_zero_point=q.dtype in _TYPE_RANGE)
+        b.emit("DequantizeLinear", [b.x(node)] + ins, [b.y(node)], **attrs)
         return
     centred = b.cast(b.x(node), q.dtype, torch.int64)
     if _opt(node, 2) is not None:

@@ -4,7 +4,7 @@ The operands are brought to s = s_q / 2^F in int32, where s_q is the scale of th
 result flows into (found by following relu/clip/max-pool/reshape/add users) and F the pass's
 `fraction-bits` (16): each operand then carries at most 2^-(F+1) of a code of rounding error, and
 int32 keeps 2^(15-F) times the quantizer's range as headroom for values it would clip. With no
-quantizer downstream, the finest operand scale is used.
+quantizer downstream, the finest operand scale is used, 2^F times finer for 8-bit codes.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import torch
 from compiler.ir import Node, Value
 from compiler.quant.formats import IntFormat, parse_format
 
-PASS_THROUGH = frozenset({"relu", "clip", "max_pool", "reshape", "permute", "slice", "expand", "add", "concat"})
+PASS_THROUGH = frozenset({"relu", "clip", "max_pool", "reshape", "permute", "slice", "expand", "add", "concat",
+                          "adaptive_avg_pool", "reduce_mean"})
 
 
 def downstream_quantizer_scale(value: Value, limit: int = 64) -> float | None:
@@ -44,5 +45,6 @@ def common_scale(node: Node, reps: list, fraction_bits: int) -> torch.Tensor:
     s_q = downstream_quantizer_scale(node.output)
     if s_q is not None:
         return torch.tensor(s_q * 2.0 ** -fraction_bits, dtype=torch.float64)
-    finest = min(rep.min_scale() for rep in reps if rep is not None)
+    finest = min(rep.min_scale() * (2.0 ** -fraction_bits if rep.value.dtype.itemsize == 1 else 1.0)
+                 for rep in reps if rep is not None)
     return torch.tensor(finest, dtype=torch.float64)

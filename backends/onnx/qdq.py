@@ -1,0 +1,153 @@
+"""The integer form as the QDQ graph onnxruntime fuses into integer kernels (`onnx{quant=qdq}`).
+
+onnxruntime runs QLinearConv / QLinearMatMul / int8 MaxPool when it finds the pattern its own
+quantizer writes: DequantizeLinear on the int8 input and weight, an int32 bias DequantizeLinear'd
+at scale s_x * s_w, the float layer, and QuantizeLinear on the output. `qdq_graph` rewrites an
+integer graph (integerize's output) into that form, as IR the ordinary lowerings export:
+
+    codes (int8/uint8)             stay integer tensors (QuantizeLinear outputs)
+    int32/int64 values             become their real value (q - z) * s in float
+    int_conv / int_linear / int_matmul   dequantize(x), dequantize(w), dequantize(bias) -> conv/linear/matmul
+    requantize to codes            quantize(real) at the output scale (round half to even, as ours)
+    requantize to int32 (wide)     the real value itself, clamped when the rule clamps
+    reduce_sum (a mean's sum)      reduce_mean of the real values
+
+onnxruntime rounds the product acc * (s_x s_w / s_y) in float where the interpreter uses a 31-bit
+fixed-point multiplier, and keeps wide values unrounded: outputs differ by one code on a few
+elements (tests/test_onnx_qdq.py measures it).
+"""
+from __future__ import annotations
+
+import torch
+
+from compiler.errors import BackendError
+from compiler.ir import Graph, Node, Value
+from compiler.quant.int_annotation import IntAnnotation
+
+CODES = (torch.int8, torch.uint8)
+
+
+class MissingScale(BackendError):
+    """An integer value without an IntAnnotation: its real meaning (hence a QDQ form) is unknown."""
+SAME_OP = frozenset({"max_pool", "reshape", "permute", "slice", "expand", "concat", "add"})
+
+
+class _Converter:
+    def __init__(self, source: Graph):
+        self.src = source
+        self.out = Graph(source.name)
+        self.env: dict[Value, Value] = {}       # source value -> value in the QDQ graph
+        self.real: set[Value] = set()           # source integer values held as real floats
+        self.current: Node | None = None
+
+    # ---- helpers ----------------------------------------------------------------------
+    def const(self, name: str, t: torch.Tensor) -> Value:
+        return self.out.add_constant(name, t)
+
+    def node(self, op: str, inputs: list, attrs: dict | None = None, name: str = "") -> Value:
+        src = self.current
+        return self.out.create_node(op, inputs, attrs or {}, name=name or src.name, source=src.source).output
+
+    def meaning(self, v: Value) -> tuple[torch.Tensor, torch.Tensor | None, int | None]:
+        """(scale float32, zero point int32 or None, axis) of an integer source value."""
+        ann = v.annotation(IntAnnotation)
+        if ann is None:
+            raise MissingScale(f"integer value %{v.name} carries no int annotation (scale unknown)",
+                               hint="export graphs produced by integerize")
+        scale = self.src.weights[ann.scale].data.float()
+        zp = self.src.weights[ann.zero_point].data.to(torch.int32) if ann.zero_point else None
+        return scale, zp, ann.axis
+
+    def operand(self, v: Value | None) -> Value | None:
+        """v as it is in the QDQ graph (codes stay codes, integer values are their reals)."""
+        if v is None:
+            return None
+        return self.env[v] if v.data is None else self.const(v.name, v.data)
+
+    def dequantized(self, v: Value) -> Value:
+        """The real value of source value v, as a float value of the QDQ graph."""
+        if v in self.real or v.dtype.is_floating_point:
+            return self.operand(v)
+        scale, zp, axis = self.meaning(v)
+        inputs = [self.operand(v), self.const(f"{v.name}.scale", scale)]
+        if zp is not None:
+            inputs.append(self.const(f"{v.name}.zp", zp))
+        return self.node("dequantize", inputs, {"axis": axis}, f"{v.name}.real")
+
+    # ---- conversion -------------------------------------------------------------------
+    def run(self) -> Graph:
+        for v in self.src.inputs:
+            self.env[v] = self.out.add_input(v.name, v.type)
+        for node in self.src.nodes:
+            self.current = node
+            self.convert(node)
+        self.out.outputs = [self.operand(v) for v in self.src.outputs]
+        self.out.eliminate_dead_code()
+        return self.out
+
+    def convert(self, node: Node) -> None:
+        op, y = node.op, node.output
+        if op in ("int_conv", "int_linear", "int_matmul"):
+            self.layer(node)
+        elif op == "requantize":
+            self.requantize(node)
+        elif op == "dequantize" and node.inputs[0] in self.real:
+            self.env[y] = self.env[node.inputs[0]]
+        elif op == "reduce_sum" and not node.inputs[0].dtype.is_floating_point:
+            real = self.dequantized(node.inputs[0])
+            self.env[y] = self.node("reduce_mean", [real], dict(node.attrs))
+            self.real.add(y)
+        elif op in ("maximum", "minimum") and node.inputs[0] in self.real:
+            bound = node.inputs[1]
+            scale, zp, _ = self.meaning(node.inputs[0])
+            real_bound = (bound.data.to(torch.int64) - (0 if zp is None else zp.to(torch.int64))).float() * scale
+            self.env[y] = self.node(op, [self.env[node.inputs[0]], self.const(f"{node.name}.bound", real_bound)])
+            self.real.add(y)
+        elif op in SAME_OP and any(v in self.real for v in node.inputs if v is not None):
+            inputs = [None if v is None else self.dequantized(v) for v in node.inputs]
+            self.env[y] = self.node(op, inputs, dict(node.attrs))
+            self.real.add(y)
+        else:
+            inputs = [self.operand(v) for v in node.inputs]
+            created = self.out.create_node(op, inputs, dict(node.attrs), name=node.name, source=node.source)
+            self.env.update(zip(node.outputs, created.outputs))
+
+    def layer(self, node: Node) -> None:
+        x, w = node.inputs[0], node.inputs[1]
+        xs, ws = self.dequantized(x), self.dequantized(w)
+        if node.op == "int_matmul":
+            self.env[node.output] = self.node("matmul", [xs, ws])
+        else:
+            bias = node.inputs[2] if len(node.inputs) > 2 else None
+            b = None
+            if bias is not None:
+                acc_scale, _, _ = self.meaning(node.output)
+                b_codes = self.const(f"{node.name}.bias_codes", bias.data)
+                b = self.node("dequantize", [b_codes, self.const(f"{node.name}.bias_scale", acc_scale)],
+                              {"axis": 0 if acc_scale.dim() else None}, f"{node.name}.bias")
+            float_op = {"int_conv": "conv", "int_linear": "linear"}[node.op]
+            self.env[node.output] = self.node(float_op, [xs, ws, b], dict(node.attrs))
+        self.real.add(node.output)
+
+    def requantize(self, node: Node) -> None:
+        x, y, a = node.inputs[0], node.output, node.attrs
+        real = self.dequantized(x)
+        scale, zp, _ = self.meaning(y)
+        if a["dtype"] in CODES:
+            ins = [real, self.const(f"{y.name}.scale", scale)] + ([self.const(f"{y.name}.zp", zp)] if zp is not None else [])
+            self.env[y] = self.node("quantize", ins, {k: a[k] for k in ("qmin", "qmax", "dtype")} | {"axis": None})
+            return
+        z = 0 if zp is None else int(zp)
+        lo = None if a["qmin"] <= -2**31 else float((a["qmin"] - z) * scale)
+        hi = None if a["qmax"] >= 2**31 - 1 else float((a["qmax"] - z) * scale)
+        self.env[y] = real if lo is None and hi is None else self.node("clip", [real], {"min": lo, "max": hi})
+        self.real.add(y)
+
+
+def qdq_graph(graph: Graph) -> Graph:
+    """A float QDQ graph computing what the integer graph computes, for onnxruntime to fuse."""
+    return _Converter(graph).run()
+
+
+def is_integer_form(graph: Graph) -> bool:
+    return any(n.op in ("requantize", "int_conv", "int_linear", "int_matmul") for n in graph.nodes)

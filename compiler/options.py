@@ -47,7 +47,10 @@ def coerce(tp: Any, value: Any) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise TypeError
+        spelled = other_spelling(value, args)
+        if spelled is None:
+            raise TypeError
+        return spelled
     if origin in (typing.Union, types.UnionType):
         if value is None or value == "none":
             if type(None) in args:
@@ -84,6 +87,16 @@ def coerce(tp: Any, value: Any) -> Any:
             return value
         raise TypeError
     raise TypeError
+
+
+def other_spelling(value: Any, choices: tuple) -> Any:
+    """The choice a spelling from another tool means: per-channel, per_channel, channel-wise and
+    Channel all mean `channel`; None when it means none of them."""
+    if not isinstance(value, str):
+        return None
+    word = value.strip().lower().replace("_", "-")
+    word = word.removeprefix("per-").removesuffix("-wise")
+    return word if word in choices else None
 
 
 def build(cls: type, kind: str, name: str, raw: dict[str, Any]) -> Any:

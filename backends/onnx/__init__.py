@@ -45,15 +45,16 @@ EXTERNAL_THRESHOLD = 1024         # initializers at least this big move to the .
 __all__ = ["OnnxBackend", "build_model", "LOWERINGS"]
 
 
-def build_model(graph: Graph, opset: int) -> tuple[onnx.ModelProto, int]:
-    """Lower every node through LOWERINGS; unsupported ops raise BackendError naming the node.
+def build_model(graph: Graph, opset: int, overrides: dict | None = None) -> tuple[onnx.ModelProto, int]:
+    """Lower every node through LOWERINGS (or `overrides`, per op); unsupported ops raise
+    BackendError naming the node.
 
     Returns the model and its initializers' byte count (ModelProto.ByteSize() costs as much as
     serializing, so the size check uses this instead)."""
     b = OnnxBuilder(graph, opset)
     for node in graph.nodes:
         b.current = node
-        lower = LOWERINGS.get(node.op)
+        lower = (overrides or {}).get(node.op) or LOWERINGS.get(node.op)
         if lower is None:
             raise b.error(f"no ONNX lowering for op '{node.op}'")
         lower(b, node)
@@ -145,3 +146,6 @@ def _weights_as_inputs(data: bytes) -> onnx.ModelProto:
                                                                     list(tensor.dims)))
     probe.graph.ClearField("initializer")
     return probe
+
+
+from backends.onnx import qonnx as _qonnx  # noqa: F401,E402  (target qonnx)

@@ -99,7 +99,9 @@ class _Converter:
             self.real.add(y)
         elif op in ("maximum", "minimum") and node.inputs[0] in self.real:
             bound = node.inputs[1]
-            scale, zp, _ = self.meaning(node.inputs[0])
+            scale, zp, axis = self.meaning(node.inputs[0])
+            if scale.dim():
+                scale = scale.reshape([-1 if d == axis % bound.rank else 1 for d in range(bound.rank)])
             real_bound = (bound.data.to(torch.int64) - (0 if zp is None else zp.to(torch.int64))).float() * scale
             self.env[y] = self.node(op, [self.env[node.inputs[0]], self.const(f"{node.name}.bound", real_bound)])
             self.real.add(y)

@@ -37,7 +37,8 @@ def type_name(tp: Any) -> str:
     if origin is dict:
         return f"{{name=value}} of {type_name(args[1])}"
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args if a is not type(None)) + " (or none)"
+        names = " or ".join(type_name(a) for a in args if a is not type(None))
+        return names + (" (or none)" if type(None) in args else "")
     return getattr(tp, "__name__", str(tp))
 
 

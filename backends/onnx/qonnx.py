@@ -95,7 +95,7 @@ class QonnxRunner:
 class QonnxBackend(Backend):
     """Lower to QONNX (ONNX + Quant/FloatQuant custom ops); with an output path, write the file."""
 
-    suffix = ".onnx"
+    suffix = ".qonnx.onnx"  # beside model.onnx when compiling to every target
     opset: int = 17
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compiler.annotations import Annotation
+from compiler.quant.annotation import QuantAnnotation
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class IntAnnotation(Annotation):
     scale: str
     zero_point: str | None = None
     axis: int | None = None
+
+    describe = QuantAnnotation.describe  # the fields that differ from their defaults
 
     def references(self) -> tuple[str, ...]:
         return tuple(name for name in (self.scale, self.zero_point) if name)

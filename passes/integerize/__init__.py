@@ -34,8 +34,7 @@ MEAN_OPS = frozenset({"adaptive_avg_pool", "reduce_mean"})
 @register_pass("integerize")
 @dataclass(frozen=True)
 class Integerize(Pass):
-    """Lower a quantized (fake_quant, int2..int8) graph to integer arithmetic: int codes, int32
-    accumulators and biases, fixed-point requantization; lossy by at most one code per value."""
+    """Quantized graph (int2..int8) to integer arithmetic: codes, int32 accumulators, fixed-point requantization."""
 
     exact: ClassVar[bool] = False
     parallel: ClassVar[bool] = False

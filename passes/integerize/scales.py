@@ -3,7 +3,8 @@
 The operands are brought to s = s_q / 2^F in int32, where s_q is the scale of the quantizer the
 result flows into (found by following relu/clip/max-pool/reshape/add users) and F the pass's
 `fraction-bits` (16): each operand then carries at most 2^-(F+1) of a code of rounding error, and
-int32 keeps 2^(15-F) times the quantizer's range as headroom for values it would clip. With no
+int32 holds +-2^(31-F) codes of that quantizer (2^(23-F) times an 8-bit range) for the values it
+would clip. With no
 quantizer downstream, the finest operand scale is used, 2^F times finer for 8-bit codes.
 """
 from __future__ import annotations

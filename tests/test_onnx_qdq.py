@@ -47,14 +47,18 @@ def code_mismatches(graph, x, quant: str = "qdq") -> tuple[int, float]:
     return int(diffs.max()), float((diffs > 0).float().mean())
 
 
-def test_resnet_runs_on_fused_integer_kernels(tmp_path):
+@pytest.mark.parametrize("build, convs, adds", [("resnet", 20, 8), ("mobilenetv2", 52, 10)])
+def test_zoo_cnns_run_on_fused_integer_kernels(build, convs, adds, tmp_path):
+    from tests.zoo.mobilenetv2 import mobilenetv2
     from tests.zoo.resnet import resnet18
-    model = randomize_bn(resnet18(num_classes=10, width=8))
+    model = randomize_bn(resnet18(num_classes=10, width=8) if build == "resnet"
+                         else mobilenetv2(num_classes=10, width_mult=0.25))
     x = torch.rand(2, 3, 32, 32)
     result = compile(model, (x,), W8A8 + ",integerize", target="onnx", calibration_data=x)
     assert result.artifact.info["quant"] == "qdq"
     ops = optimized_ops(result.artifact.obj.SerializeToString(), tmp_path)
-    assert ops["QLinearConv"] == 20 and ops["QLinearAdd"] >= 7 and "Conv" not in ops and "FusedConv" not in ops
+    assert ops["QLinearConv"] == convs and ops["QLinearAdd"] == adds and ops["QGemm"] == 1
+    assert not {"Conv", "FusedConv", "Add"} & set(ops)
     worst, fraction = code_mismatches(result.graph, x)
     assert worst <= 1 and fraction <= 0.001
     exact = code_mismatches(result.graph, x, "exact")

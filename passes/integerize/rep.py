@@ -51,10 +51,10 @@ class Rep:
 
 def _code_bounds(rep_lo, rep_hi, scale: float, zero_point: int, qmin: int, qmax: int) -> tuple[int, int]:
     """A real clamp [lo, hi] as code bounds at (scale, zero point): monotone rounding commutes with it."""
-    if rep_lo is not None:
-        qmin = max(qmin, int(torch.round(torch.tensor(rep_lo / scale))) + zero_point)
+    if rep_lo is not None:  # Python's round() is half to even, as the quantizers round
+        qmin = max(qmin, round(rep_lo / scale) + zero_point)
     if rep_hi is not None:
-        qmax = min(qmax, int(torch.round(torch.tensor(rep_hi / scale))) + zero_point)
+        qmax = min(qmax, round(rep_hi / scale) + zero_point)
     return qmin, max(qmin, qmax)
 
 
@@ -124,12 +124,10 @@ class Emitter:
         if rep.pending and not rep.per_tensor:
             return self.to_wide(rep, torch.tensor(rep.min_scale(), dtype=torch.float64), stem)
         value = rep.value
-        if rep.lo is not None or rep.hi is not None:
-            lo = rep.lo if rep.lo is not None else None
-            hi = rep.hi if rep.hi is not None else None
-            lo_t = None if lo is None else torch.ceil(lo / rep.scale).to(torch.int64) + rep.zero_point
-            hi_t = None if hi is None else torch.floor(hi / rep.scale).to(torch.int64) + rep.zero_point
-            value = self._clamp(rep, value, lo_t, hi_t, stem)
+        if rep.lo is not None or rep.hi is not None:  # integer bounds inside the real ones
+            lo = None if rep.lo is None else torch.ceil(rep.lo / rep.scale).to(torch.int64) + rep.zero_point
+            hi = None if rep.hi is None else torch.floor(rep.hi / rep.scale).to(torch.int64) + rep.zero_point
+            value = self._clamp(rep, value, lo, hi, stem)
         return self.replay(replace(rep, value=value, lo=None, hi=None), rep.pending)
 
     def _clamp(self, rep: Rep, value: Value, lo: torch.Tensor | None, hi: torch.Tensor | None, stem: str) -> Value:

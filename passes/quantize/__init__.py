@@ -20,10 +20,10 @@ so passes compose: `quantize{weights=none, preshift=true}, fold-preshifted-bias,
    (preshift.py), for `fold-preshifted-bias` to fold into the next layer.
 5. `budget=B`: mixed precision: per-layer sensitivity (sensitivity.py) keeps the most sensitive
    layers at `wide` while the average weight bits stay within B.
-6. `residuals=true`: the float inputs of residual adds, concats and average pools are quantized too
-   (per tensor, at the activation format), as onnxruntime's quantize_static does: every layer output
-   then meets a quantizer, so `integerize` requantizes each accumulator to 8 bits and onnxruntime
-   fuses every convolution into an integer kernel.
+6. `residuals=true`: the residual stream is quantized too: the float inputs of adds and concats and
+   the data input of average pools and layer/group norms (per tensor, at the activation format), as
+   onnxruntime's quantize_static does. Every layer output then meets a quantizer, so `integerize`
+   requantizes each accumulator to 8 bits and onnxruntime fuses every layer into an integer kernel.
 """
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ from passes.quantize.search import Quantizer, search_layer, searchable
 
 SEARCH_ITEMS = 64     # batch items of a layer's input kept for the search
 SEARCH_ROWS = 512     # rows (tokens / feature vectors) of a linear layer's input the search replays
-POOL_OPS = frozenset({"avg_pool", "adaptive_avg_pool", "reduce_mean"})
-RESIDUAL_OPS = POOL_OPS | {"add", "concat"}
+FIRST_INPUT_OPS = frozenset({"avg_pool", "adaptive_avg_pool", "reduce_mean", "layer_norm", "group_norm"})
+RESIDUAL_OPS = FIRST_INPUT_OPS | {"add", "concat"}
 ACT_FORMATS = "none, int2..int8, uint2..uint8 (-sym/-asym/-narrow), fpN-eXmY (fp8-e4m3, fp4-e2m1, ...)"
 
 
@@ -205,13 +205,13 @@ class Quantize(Pass):
         return PassResult(bool(weight_q or act_q), stats)
 
     def _residual_targets(self, graph: Graph, targets: dict) -> None:
-        """Float inputs of adds, concats and average pools join the activation targets (users
-        without a layout)."""
+        """The residual stream's float values (see the module docstring, 6.) join the activation
+        targets, as users without a layout."""
         name = _format(self.activations, "activations").name
         for node in graph.nodes:
             if node.op not in RESIDUAL_OPS or matches(node, self.skip):
                 continue
-            for i, v in enumerate(node.inputs[:1] if node.op in POOL_OPS else node.inputs):
+            for i, v in enumerate(node.inputs[:1] if node.op in FIRST_INPUT_OPS else node.inputs):
                 if v is None or v.data is not None or not v.dtype.is_floating_point or \
                         (v.producer is not None and v.producer.op == "fake_quant"):
                     continue

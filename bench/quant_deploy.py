@@ -6,7 +6,10 @@ One run prints, in onnxruntime on the CPU with one thread:
    onnxruntime fuses) and quantize_static (QDQ, per channel, uint8 activations, int8 weights) on
    ResNet-50 and MobileNetV2 at 224x224 and the zoo BERT (hidden 256, 4 layers, sequence 128),
    with the time each tool took to quantize;
-2. the digits CNN: accuracy of FP32, nnforge W8A8 and quantize_static in onnxruntime and of brevitas
+2. how closely onnxruntime runs nnforge's integer form on those models: codes that differ from
+   the integer interpreter's, layer by layer (each layer fed the interpreter's input codes) and end
+   to end, and the integer form's relative output error against the fake-quant graph;
+3. the digits CNN: accuracy of FP32, nnforge W8A8 and quantize_static in onnxruntime and of brevitas
    PTQ (fake-quant torch), and each tool's quantize time.
 
     python bench/quant_deploy.py [--runs 20] [--calibration 4] [--quick]
@@ -26,7 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compiler import compile  # noqa: E402
-from tests.test_integerize import randomize_bn  # noqa: E402
+from compiler.interpreter import interpret  # noqa: E402
+from tests.integer_agreement import end_to_end_mismatches, per_layer_mismatches  # noqa: E402
+from tests.test_integerize import integerized, randomize_bn  # noqa: E402
 from tests.test_quant_accuracy import BATCH, accuracy, digits_data, train_digits_cnn  # noqa: E402
 
 W8A8 = "fold-bn,quantize{weights=int8,activations=uint8,residuals=true}"
@@ -97,6 +102,7 @@ def latency_table(runs: int, calibration: int, quick: bool) -> None:
           f"calibration {calibration} batches")
     print(f"  {'model':24s} {'FP32 ms':>8s} {'nnforge ms':>11s} {'q_static ms':>12s} "
           f"{'nnf/q_static':>13s} {'nnf/FP32':>9s} {'nnf quant s':>12s} {'q_static s':>11s}")
+    agreement = []
     for name, model, sample in models(quick):
         example = sample()
         calib = [sample() for _ in range(calibration)]
@@ -113,6 +119,17 @@ def latency_table(runs: int, calibration: int, quick: bool) -> None:
             [fp32.artifact.obj.SerializeToString(), ours.artifact.obj.SerializeToString(), static], feed, runs)
         print(f"  {name:24s} {t_fp32 * 1e3:8.2f} {t_ours * 1e3:11.2f} {t_static * 1e3:12.2f} "
               f"{t_ours / t_static:13.2f} {t_ours / t_fp32:9.2f} {ours_s:12.2f} {static_s:11.2f}", flush=True)
+        agreement.append((name, ours.graph, example))
+    print("onnxruntime (quant=qdq) against the integer interpreter, codes of every requantized tensor;")
+    print("integer form against the fake-quant graph, relative output error")
+    for name, graph, example in agreement:
+        ints = integerized(graph)
+        worst, fraction, layers = per_layer_mismatches(ints, *example)
+        e2e_worst, e2e_fraction = end_to_end_mismatches(ints, *example)
+        ref, got = interpret(graph, *example)[-1], interpret(ints, *example)[-1]
+        rel = float((got - ref).norm() / ref.norm())
+        print(f"  {name:24s} per layer ({layers} layers): max {worst} code, {fraction:.4%} differ; "
+              f"end to end: max {e2e_worst}, {e2e_fraction:.3%} differ; integer vs fake-quant {rel:.4f}", flush=True)
 
 
 def brevitas_w8a8(model, xtr, xte, yte, batches: int):

@@ -2,7 +2,8 @@
 
 The QDQ form (`onnx{quant=qdq}`, the default) must be fused by onnxruntime's optimizer into
 QLinearConv / QGemm / QLinearAdd, and its outputs must equal the integer interpreter's: identical,
-or one code on at most 0.1% of the elements of every quantized tensor. `quant=exact` is the
+or one code on at most 0.1% of the elements of every quantized tensor (end to end on these small
+networks; layer by layer on any, see tests/integer_agreement.py). `quant=exact` is the
 integer form op by op, bit-exact. A fake-quant graph exports through its integer form; formats
 without one (FP4) export as plain QDQ and say so.
 """
@@ -18,6 +19,7 @@ import torch
 from compiler import compile
 from compiler.backend import get_backend
 from compiler.interpreter import interpret
+from tests.integer_agreement import end_to_end_mismatches, per_layer_mismatches
 from tests.test_integerize import Chain, integerized, randomize_bn
 from tests.test_quant_accuracy import BATCH, accuracy, digits_data, train_digits_cnn
 
@@ -33,20 +35,6 @@ def optimized_ops(model_bytes: bytes, tmp_path) -> collections.Counter:
     return collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
 
 
-def code_mismatches(graph, x, quant: str = "qdq") -> tuple[int, float]:
-    """(largest code difference, fraction of differing codes) over every requantized tensor,
-    onnxruntime against the interpreter."""
-    outputs = graph.outputs
-    graph.outputs = [n.output for n in graph.nodes if n.op == "requantize" and n.output.dtype.itemsize == 1]
-    try:
-        got = get_backend("onnx")(quant=quant).lower(graph, None).run(x)
-        ref = interpret(graph, x)
-    finally:
-        graph.outputs = outputs
-    diffs = torch.cat([(a.int() - b.int()).abs().flatten() for a, b in zip(got, ref)])
-    return int(diffs.max()), float((diffs > 0).float().mean())
-
-
 @pytest.mark.parametrize("build, convs, adds", [("resnet", 20, 8), ("mobilenetv2", 52, 11)])
 def test_zoo_cnns_run_on_fused_integer_kernels(build, convs, adds, tmp_path):
     from tests.zoo.mobilenetv2 import mobilenetv2
@@ -59,10 +47,11 @@ def test_zoo_cnns_run_on_fused_integer_kernels(build, convs, adds, tmp_path):
     ops = optimized_ops(result.artifact.obj.SerializeToString(), tmp_path)
     assert ops["QLinearConv"] == convs and ops["QLinearAdd"] == adds and ops["QGemm"] == 1
     assert not {"Conv", "FusedConv", "Add"} & set(ops)
-    worst, fraction = code_mismatches(result.graph, x)
+    worst, fraction = end_to_end_mismatches(result.graph, x)
     assert worst <= 1 and fraction <= 0.001
-    exact = code_mismatches(result.graph, x, "exact")
-    assert exact == (0, 0.0)
+    worst, fraction, layers = per_layer_mismatches(result.graph, x)
+    assert layers == convs and worst <= 1 and fraction <= 0.001
+    assert end_to_end_mismatches(result.graph, x, quant="exact") == (0, 0.0)
 
 
 def test_digits_cnn_in_onnxruntime_equals_the_integer_interpreter(single_thread, tmp_path):
@@ -74,7 +63,7 @@ def test_digits_cnn_in_onnxruntime_equals_the_integer_interpreter(single_thread,
     assert ops["QLinearConv"] == 2 and ops["QGemm"] == 2
     acc_ort = accuracy(lambda b: result.artifact.run(b)[0], xte, yte)
     acc_int = accuracy(lambda b: interpret(result.graph, b)[0], xte, yte)
-    worst, fraction = code_mismatches(result.graph, xte[:BATCH])
+    worst, fraction = end_to_end_mismatches(result.graph, xte[:BATCH])
     print(f"\ndigits W8A8: integer interpreter {acc_int:.2f}%, onnxruntime {acc_ort:.2f}%, "
           f"codes differing {fraction:.4%} (max {worst})")
     assert acc_ort == acc_int and worst <= 1 and fraction <= 0.001

@@ -50,7 +50,7 @@ def test_zoo_cnns_run_on_fused_integer_kernels(build, convs, adds, tmp_path):
     worst, fraction = end_to_end_mismatches(result.graph, x)
     assert worst <= 1 and fraction <= 0.001
     worst, fraction, layers = per_layer_mismatches(result.graph, x)
-    assert layers == convs and worst <= 1 and fraction <= 0.001
+    assert layers == convs + adds and worst <= 1 and fraction <= 0.001
     assert end_to_end_mismatches(result.graph, x, quant="exact") == (0, 0.0)
 
 

@@ -100,15 +100,16 @@ def test_integer_graph_is_integer_between_quantize_and_dequantize():
         assert torch.equal(a, b)
 
 
-def test_digits_cnn_accuracy_is_unchanged(single_thread):
+@pytest.mark.parametrize("formats", ["weights=int8,activations=int8", "weights=int4,activations=uint8"])
+def test_digits_cnn_accuracy_is_unchanged(formats, single_thread):
     model = train_digits_cnn()
     xtr, _, xte, yte = digits_data()
-    fq = quantized(model, xte[:BATCH], "fold-bn,quantize{weights=int8,activations=int8}", xtr[:BATCH * 4])
+    fq = quantized(model, xte[:BATCH], f"fold-bn,quantize{{{formats}}}", xtr[:BATCH * 4])
     ints = integerized(fq)
     fp32 = accuracy(model, xte, yte)
     acc_fq = accuracy(lambda b: interpret(fq, b)[0], xte, yte)
     acc_int = accuracy(lambda b: interpret(ints, b)[0], xte, yte)
-    print(f"\ndigits CNN W8A8: FP32 {fp32:.2f}%, fake-quant {acc_fq:.2f}%, integer {acc_int:.2f}%")
+    print(f"\ndigits CNN {formats}: FP32 {fp32:.2f}%, fake-quant {acc_fq:.2f}%, integer {acc_int:.2f}%")
     assert abs(acc_int - acc_fq) <= 0.3  # one image of 360
 
 

@@ -13,17 +13,17 @@ at most one code (tests/test_integerize.py); the interpreter runs it exactly.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
 
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node, Value
-from compiler.names import matching_pattern
-from compiler.ops import Trait, get_op
+from compiler.names import layer_names, matching_pattern
+from compiler.ops import get_op
 from compiler.passes import Pass, PassResult, register_pass
-from passes.integerize.layers import INT_LAYERS, int_format, layer_name, lower_layer, storage_dtype
+from passes.integerize.layers import INT_LAYERS, int_format, lower_layer, storage_dtype
 from passes.integerize.rep import INT32, Emitter, IntegerizeError, Rep
 from passes.integerize.scales import common_scale
 
@@ -87,9 +87,8 @@ class _Lowering:
         if op == "fake_quant":
             return self.fake_quant(node)
         if get_op(op).layout is not None:
-            if matching_pattern(self.options.skip, [layer_name(node)]) is not None or op not in INT_LAYERS:
-                self.count(f"float.{op}")
-                return False
+            if matching_pattern(self.options.skip, layer_names(node)) is not None or op not in INT_LAYERS:
+                return False  # a float island (counted there)
             rep = lower_layer(node, reps, self.em)
             if rep is None:
                 return False
@@ -105,8 +104,7 @@ class _Lowering:
         elif op == "clip":
             reps[node.output] = rep.clamped(node.attrs["min"], node.attrs["max"])
         elif op in COMMUTING and all(v is None or v.data is not None for v in node.inputs[1:]):
-            reps[node.output] = Rep(rep.value, rep.scale, rep.axis, rep.zero_point, rep.qmin, rep.qmax,
-                                    rep.lo, rep.hi, rep.pending + (node,))
+            reps[node.output] = replace(rep, pending=rep.pending + (node,))
         elif op in MEAN_OPS and self.spatial_mean(node) is not None:
             reps[node.output] = self.integer_sum(node, rep)
         elif op in ("add", "concat"):

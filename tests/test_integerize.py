@@ -4,20 +4,27 @@
   quantizer) agrees with the fake-quant graph to at most one code on every element;
 * the digits CNN keeps its accuracy (pytest -s prints the numbers);
 * the zoo CNNs (ResNet, MobileNetV2) and BERT lower completely and stay close end to end;
-* formats and graphs without an integer form are refused with the layer and a hint.
+* formats and graphs without an integer form are refused with the layer and a hint;
+* the PyTorch backend and its standalone model.py reproduce the integers exactly.
 """
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
 
 from compiler import compile
+from compiler.backend import get_backend
 from compiler.errors import NNForgeError
 from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.printer import print_graph
 from compiler.ir_parser import parse_graph
+from tests.test_backend_pytorch import _RUN_STANDALONE
 from tests.test_quant_accuracy import BATCH, accuracy, digits_data, train_digits_cnn
 
 
@@ -150,3 +157,18 @@ def test_fp4_is_refused_naming_layer_and_format():
 def test_unquantized_graph_is_an_error():
     with pytest.raises(NNForgeError, match="no quantized values"):
         compile(Chain().eval(), (torch.randn(1, 3, 8, 8),), "integerize")
+
+
+def test_pytorch_backend_and_standalone_model_py_reproduce_the_integers(tmp_path):
+    x = torch.randn(4, 3, 8, 8)
+    g = integerized(quantized(Chain().eval(), x))
+    artifact = get_backend("pytorch")().lower(g, tmp_path / "int")
+    expected = interpret(g, x)
+    assert all(torch.equal(a, b) for a, b in zip(artifact.run(x), expected))
+    torch.save([x], tmp_path / "inputs.pt")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    proc = subprocess.run([sys.executable, "-I", "-c", _RUN_STANDALONE, str(tmp_path / "inputs.pt"),
+                           str(tmp_path / "outputs.pt")], cwd=tmp_path / "int", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert all(torch.equal(a, b) for a, b in zip(torch.load(tmp_path / "outputs.pt"), expected))

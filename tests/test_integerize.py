@@ -172,3 +172,29 @@ def test_pytorch_backend_and_standalone_model_py_reproduce_the_integers(tmp_path
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert all(torch.equal(a, b) for a, b in zip(torch.load(tmp_path / "outputs.pt"), expected))
+
+
+class Branches(nn.Module):
+    """Two convolutions concatenated along channels, a SiLU island, then a conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 1), nn.Conv2d(8, 5, 1)
+
+    def forward(self, x):
+        y = torch.cat([torch.relu(self.a(x)), self.b(x)], dim=1)
+        return self.c(nn.functional.silu(y) + y)
+
+
+def test_concat_in_int32_and_silu_as_a_float_island():
+    x = torch.randn(4, 3, 8, 8)
+    fq = quantized(Branches().eval(), x, "quantize{residuals=true}")
+    ints = integerized(fq)
+    ops = [n.op for n in ints.nodes]
+    assert "concat" in ops and "silu" in ops and ops.count("int_conv") == 3
+    concat = next(n for n in ints.nodes if n.op == "concat")
+    assert concat.output.dtype == torch.int32
+    silu = next(n for n in ints.nodes if n.op == "silu")
+    assert silu.inputs[0].producer.op == "dequantize"
+    (ref,), (got,) = interpret(fq, x), interpret(ints, x)
+    assert float((got - ref).norm() / ref.norm()) < 0.02

@@ -198,3 +198,11 @@ def test_concat_in_int32_and_silu_as_a_float_island():
     assert silu.inputs[0].producer.op == "dequantize"
     (ref,), (got,) = interpret(fq, x), interpret(ints, x)
     assert float((got - ref).norm() / ref.norm()) < 0.02
+
+
+def test_weights_only_and_already_integer_graphs_are_errors():
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(NNForgeError, match="no layer with quantized activations and weights"):
+        integerized(quantized(Chain().eval(), x, "quantize{activations=none}"))
+    with pytest.raises(NNForgeError, match="already in integer form"):
+        integerized(integerized(quantized(Chain().eval(), x)))

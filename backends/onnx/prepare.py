@@ -25,9 +25,10 @@ BASE_OPSET = 17
 
 def export_graph(graph: Graph, quant: str) -> tuple[Graph, str]:
     """(the graph to lower, a note for the artifact's info)."""
+    quantized = any(n.op == "fake_quant" for n in graph.nodes)
     fake_quant = any(n.op == "fake_quant" and n.inputs[0].data is None for n in graph.nodes)
     if quant == "plain" or not (fake_quant or is_integer_form(graph)):
-        return graph, "plain" if fake_quant else "none"
+        return graph, "plain" if quantized else "none"
     if fake_quant:
         try:
             graph = integerized(graph)

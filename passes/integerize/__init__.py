@@ -46,11 +46,16 @@ class Integerize(Pass):
             raise ValueError(f"fraction-bits must be 0..20, got {self.fraction_bits}")
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
+        hint = "run quantize{weights=int8, activations=int8} before integerize"
+        if any(n.op in INT_LAYERS.values() for n in graph.nodes):
+            raise IntegerizeError(f"graph '{graph.name}' is already in integer form")
         if not any(n.op == "fake_quant" for n in graph.nodes):
-            raise IntegerizeError(f"graph '{graph.name}' has no quantized values (no fake_quant node)",
-                                  hint="run quantize{weights=int8, activations=int8} before integerize")
+            raise IntegerizeError(f"graph '{graph.name}' has no quantized values (no fake_quant node)", hint=hint)
         lowering = _Lowering(graph, self)
         lowering.run()
+        if not any(key.startswith("layers.") for key in lowering.counts):
+            raise IntegerizeError(f"graph '{graph.name}' has no layer with quantized activations and weights",
+                                  hint=hint)
         graph.eliminate_dead_code()
         return PassResult(True, lowering.stats())
 

@@ -25,14 +25,16 @@ from compiler.ir import Graph, Node, Value
 from compiler.quant.int_annotation import IntAnnotation
 
 CODES = (torch.int8, torch.uint8)
+SAME_OP = frozenset({"max_pool", "reshape", "permute", "slice", "expand", "concat", "add"})
 
 
 class MissingScale(BackendError):
     """An integer value without an IntAnnotation: its real meaning (hence a QDQ form) is unknown."""
-SAME_OP = frozenset({"max_pool", "reshape", "permute", "slice", "expand", "concat", "add"})
 
 
 class _Converter:
+    """Walks the integer graph once, building the QDQ graph beside it."""
+
     def __init__(self, source: Graph):
         self.src = source
         self.out = Graph(source.name)

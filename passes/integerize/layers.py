@@ -15,11 +15,12 @@ from compiler.quant.formats import IntFormat, parse_format
 from passes.integerize.rep import INT32, Emitter, IntegerizeError, Rep
 
 INT_LAYERS = {"conv": "int_conv", "linear": "int_linear", "matmul": "int_matmul"}
-KEEP_HINT = "keep those layers in fake-quant: integerize{skip=[...]} leaves them as float islands"
-
-
 def layer_name(node: Node) -> str:
     return layer_names(node)[0] if layer_names(node) else node.name
+
+
+def keep_hint(node: Node) -> str:
+    return f"keep such layers in fake-quant: integerize{{skip=[{layer_name(node)}, ...]}} leaves them as float islands"
 
 
 def int_format(fq: Node, layer: Node) -> IntFormat:
@@ -28,12 +29,12 @@ def int_format(fq: Node, layer: Node) -> IntFormat:
     if not isinstance(fmt, IntFormat):
         raise IntegerizeError(
             f"layer '{layer_name(layer)}' is quantized to {fmt.name}, which has no integer form "
-            f"(integerize takes int2..int8 and uint2..uint8)", hint=KEEP_HINT)
+            f"(integerize takes int2..int8 and uint2..uint8)", hint=keep_hint(layer))
     if fq.attrs["block_size"]:
         raise IntegerizeError(
             f"layer '{layer_name(layer)}' has per-group {fmt.name} scales (blocks of {fq.attrs['block_size']}): "
             f"one int32 accumulator cannot sum products at different scales",
-            hint="quantize weights per channel (granularity=channel) or " + KEEP_HINT)
+            hint="quantize weights per channel (granularity=channel), or " + keep_hint(layer))
     return fmt
 
 
@@ -82,7 +83,7 @@ def lower_layer(node: Node, reps: dict[Value, Rep], em: Emitter) -> Rep | None:
     if node.op == "matmul":
         if w_zp is not None:
             raise IntegerizeError(f"layer '{layer_name(node)}': asymmetric weights of a matmul are not supported",
-                                  hint="quantize matmul weights symmetrically (int8) or " + KEEP_HINT)
+                                  hint="quantize matmul weights symmetrically (int8), or " + keep_hint(node))
         acc = em.node("int_matmul", [xr.value, codes, x_zp], {}, f"{node.name}.int")
         return _acc(em, node, acc, acc_scale, out_axis)
     bias = _bias(node, layout, acc_scale, em)

@@ -163,7 +163,8 @@ def digits_table(calibration: int) -> None:
             ("nnforge W8A8 (onnxruntime)", ort_accuracy(ours.artifact.obj.SerializeToString()), ours_s),
             ("quantize_static (onnxruntime)", ort_accuracy(static), static_s)]
     brevitas = brevitas_w8a8(model, xtr, xte, yte, calibration)
-    rows.append(("brevitas PTQ (torch)", *brevitas) if brevitas else ("brevitas PTQ: not installed", float("nan"), None))
+    rows.append(("brevitas PTQ (torch)", *brevitas) if brevitas
+                else ("brevitas PTQ: not installed", float("nan"), None))
     print(f"digits CNN, {len(xte)} test images, calibration {calibration} x {BATCH} training images")
     for name, acc, seconds in rows:
         print(f"  {name:32s} {acc:6.2f}%   quantize {'' if seconds is None else f'{seconds:.3f} s'}")

@@ -78,7 +78,8 @@ def per_layer_mismatches(graph: Graph, *inputs: torch.Tensor) -> tuple[int, floa
         sub = _layer_graph(graph, nodes)
         (got,) = get_backend("onnx")().lower(sub, None).run(*[env[by_name[i.name]] for i in sub.inputs])
         d = (got.int() - env[nodes[-1].output].int()).abs()
-        worst, differing, total, layers = max(worst, int(d.max())), differing + int((d > 0).sum()), total + d.numel(), layers + 1
+        worst, layers = max(worst, int(d.max())), layers + 1
+        differing, total = differing + int((d > 0).sum()), total + d.numel()
     return worst, differing / max(total, 1), layers
 
 

@@ -138,7 +138,9 @@ class _Converter:
         real = self.dequantized(x)
         scale, zp, _ = self.meaning(y)
         if a["dtype"] in CODES:
-            ins = [real, self.const(f"{y.name}.scale", scale)] + ([self.const(f"{y.name}.zp", zp)] if zp is not None else [])
+            ins = [real, self.const(f"{y.name}.scale", scale)]
+            if zp is not None:
+                ins.append(self.const(f"{y.name}.zp", zp))
             self.env[y] = self.node("quantize", ins, {k: a[k] for k in ("qmin", "qmax", "dtype")} | {"axis": None})
             return
         z = 0 if zp is None else int(zp)

@@ -7,5 +7,6 @@ from compiler.quant.int_annotation import IntAnnotation
 from compiler.quant.formats import (ALLOWED, MXFP4, NVFP4, BlockFormat, FloatFormat, Format, FormatError,
                                     IntFormat, fake_quant, parse_format)
 
-__all__ = ["ALLOWED", "IntAnnotation", "MXFP4", "NVFP4", "BlockFormat", "FloatFormat", "Format", "FormatError", "IntFormat",
+__all__ = ["ALLOWED", "IntAnnotation", "MXFP4", "NVFP4", "BlockFormat", "FloatFormat", "Format", "FormatError",
+           "IntFormat",
            "QuantAnnotation", "fake_quant", "parse_format"]

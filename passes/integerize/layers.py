@@ -122,7 +122,8 @@ def _int_matmul(node: Node, reps: dict[Value, Rep], em: Emitter) -> Rep:
     if not (a.per_tensor and b.per_tensor):
         raise IntegerizeError(f"matmul '{node.name}' reads per-channel activation scales",
                               hint="quantize activations per tensor (act-granularity=tensor)")
-    inputs = [a.value, b.value, em.zp_const(f"{node.name}.a", a.zero_point), em.zp_const(f"{node.name}.b", b.zero_point)]
+    inputs = [a.value, b.value, em.zp_const(f"{node.name}.a", a.zero_point),
+              em.zp_const(f"{node.name}.b", b.zero_point)]
     if inputs[3] is not None and inputs[2] is None:
         inputs[2] = em.const(f"{node.name}.a.zero_point", torch.tensor(0, dtype=torch.int32))
     while inputs[-1] is None:

@@ -8,5 +8,4 @@ from compiler.quant.formats import (ALLOWED, MXFP4, NVFP4, BlockFormat, FloatFor
                                     IntFormat, fake_quant, parse_format)
 
 __all__ = ["ALLOWED", "IntAnnotation", "MXFP4", "NVFP4", "BlockFormat", "FloatFormat", "Format", "FormatError",
-           "IntFormat",
-           "QuantAnnotation", "fake_quant", "parse_format"]
+           "IntFormat", "QuantAnnotation", "fake_quant", "parse_format"]

@@ -69,6 +69,17 @@ def test_digits_cnn_in_onnxruntime_equals_the_integer_interpreter(single_thread,
     assert acc_ort == acc_int and worst <= 1 and fraction <= 0.001
 
 
+def test_int8_activations_run_on_fused_kernels_as_shifted_uint8(tmp_path):
+    """onnxruntime's x86 kernels fuse u8 activations with s8 weights: int8 codes travel as uint8
+    with the zero point moved by 128, which is exact."""
+    x = torch.randn(4, 3, 8, 8)
+    result = compile(Chain().eval(), (x,), "quantize{activations=int8,residuals=true},integerize", target="onnx",
+                     calibration_data=x)
+    ops = optimized_ops(result.artifact.obj.SerializeToString(), tmp_path)
+    assert ops["QLinearConv"] == 2 and ops["QGemm"] == 1 and "Conv" not in ops
+    assert end_to_end_mismatches(result.graph, x) == (0, 0.0)
+
+
 def test_fake_quant_graph_exports_through_its_integer_form():
     x = torch.randn(4, 3, 8, 8)
     fq = compile(Chain().eval(), (x,), "quantize{activations=uint8,residuals=true}", calibration_data=x).graph

@@ -5,7 +5,8 @@ quantizer writes: DequantizeLinear on the int8 input and weight, an int32 bias D
 at scale s_x * s_w, the float layer, and QuantizeLinear on the output. `qdq_graph` rewrites an
 integer graph (integerize's output) into that form, as IR the ordinary lowerings export:
 
-    codes (int8/uint8)             stay integer tensors (QuantizeLinear outputs)
+    codes (int8/uint8)             stay integer tensors (QuantizeLinear outputs); int8 activation
+                                   codes travel as uint8 with the zero point moved by 128 (exact)
     int32/int64 values             become their real value (q - z) * s in float
     int_conv / int_linear / int_matmul   dequantize(x), dequantize(w), dequantize(bias) -> conv/linear/matmul
     requantize to codes            quantize(real) at the output scale (round half to even, as ours)
@@ -26,6 +27,14 @@ from compiler.quant.int_annotation import IntAnnotation
 
 CODES = (torch.int8, torch.uint8)
 SAME_OP = frozenset({"max_pool", "reshape", "permute", "slice", "expand", "concat", "add"})
+
+
+SHIFT = 128  # int8 activation codes travel as uint8 + 128, the operand type onnxruntime's x86 kernels fuse
+
+
+def _shifted(v: Value) -> bool:
+    """int8 activation codes (weights stay int8: onnxruntime's kernels take u8 activations, s8 weights)."""
+    return v.data is None and v.dtype == torch.int8
 
 
 class MissingScale(BackendError):
@@ -66,15 +75,36 @@ class _Converter:
             return None
         return self.env[v] if v.data is None else self.const(v.name, v.data)
 
+    def unshifted(self, v: Value) -> Value:
+        """int8 codes back from their uint8 + 128 form (an exact integer requantize), for a graph output."""
+        one, zero = torch.tensor(2**30, dtype=torch.int32), torch.tensor(30, dtype=torch.int32)
+        ins = [self.env[v], self.const(f"{v.name}.one", one), self.const(f"{v.name}.shift", zero),
+               self.const(f"{v.name}.offset", torch.tensor(SHIFT, dtype=torch.int32))]
+        return self.out.create_node("requantize", ins, {"qmin": -128, "qmax": 127, "axis": None, "dtype": torch.int8},
+                                    name=f"{v.name}.int8").output
+
     def dequantized(self, v: Value) -> Value:
         """The real value of source value v, as a float value of the QDQ graph."""
         if v in self.real or v.dtype.is_floating_point:
             return self.operand(v)
         scale, zp, axis = self.meaning(v)
+        if _shifted(v):
+            zp = (zp if zp is not None else torch.tensor(0, dtype=torch.int32)) + SHIFT
         inputs = [self.operand(v), self.const(f"{v.name}.scale", scale)]
         if zp is not None:
             inputs.append(self.const(f"{v.name}.zp", zp))
         return self.node("dequantize", inputs, {"axis": axis}, f"{v.name}.real")
+
+    def codes(self, real: Value, scale: torch.Tensor, zp: torch.Tensor | None, attrs: dict) -> Value:
+        """quantize(real) to 8-bit codes; int8 activations as uint8 shifted by 128."""
+        qmin, qmax, dtype = attrs["qmin"], attrs["qmax"], attrs["dtype"]
+        if dtype == torch.int8:
+            zp = (zp if zp is not None else torch.tensor(0, dtype=torch.int32)) + SHIFT
+            qmin, qmax, dtype = qmin + SHIFT, qmax + SHIFT, torch.uint8
+        ins = [real, self.const(f"{self.current.name}.scale", scale.float().reshape(()))]
+        if zp is not None:
+            ins.append(self.const(f"{self.current.name}.zp", zp.to(torch.int32).reshape(())))
+        return self.node("quantize", ins, {"qmin": qmin, "qmax": qmax, "dtype": dtype, "axis": None})
 
     # ---- conversion -------------------------------------------------------------------
     def run(self) -> Graph:
@@ -83,7 +113,8 @@ class _Converter:
         for node in self.src.nodes:
             self.current = node
             self.convert(node)
-        self.out.outputs = [self.operand(v) for v in self.src.outputs]
+        self.current = None
+        self.out.outputs = [self.unshifted(v) if _shifted(v) else self.operand(v) for v in self.src.outputs]
         self.out.eliminate_dead_code()
         return self.out
 
@@ -93,8 +124,14 @@ class _Converter:
             self.layer(node)
         elif op == "requantize":
             self.requantize(node)
-        elif op == "dequantize" and node.inputs[0] in self.real:
-            self.env[y] = self.env[node.inputs[0]]
+        elif op == "dequantize":
+            self.env[y] = self.dequantized(node.inputs[0])
+        elif op == "quantize" and y.dtype in CODES:
+            zp = node.inputs[2].data if len(node.inputs) > 2 and node.inputs[2] is not None else None
+            self.env[y] = self.codes(self.operand(node.inputs[0]), node.inputs[1].data, zp, node.attrs)
+        elif op in ("maximum", "minimum") and _shifted(node.inputs[0]):
+            bound = (node.inputs[1].data.to(torch.int32) + SHIFT).to(torch.uint8)
+            self.env[y] = self.node(op, [self.env[node.inputs[0]], self.const(f"{node.name}.bound", bound)])
         elif op == "reduce_sum" and not node.inputs[0].dtype.is_floating_point:
             real = self.dequantized(node.inputs[0])
             self.env[y] = self.node("reduce_mean", [real], dict(node.attrs))
@@ -138,10 +175,7 @@ class _Converter:
         real = self.dequantized(x)
         scale, zp, _ = self.meaning(y)
         if a["dtype"] in CODES:
-            ins = [real, self.const(f"{y.name}.scale", scale)]
-            if zp is not None:
-                ins.append(self.const(f"{y.name}.zp", zp))
-            self.env[y] = self.node("quantize", ins, {k: a[k] for k in ("qmin", "qmax", "dtype")} | {"axis": None})
+            self.env[y] = self.codes(real, scale, zp, a)
             return
         z = 0 if zp is None else int(zp)
         lo = None if a["qmin"] <= -2**31 else float((a["qmin"] - z) * scale)

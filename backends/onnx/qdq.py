@@ -73,7 +73,9 @@ class _Converter:
         """v as it is in the QDQ graph (codes stay codes, integer values are their reals)."""
         if v is None:
             return None
-        return self.env[v] if v.data is None else self.const(v.name, v.data)
+        if v.data is not None and v not in self.env:  # a weight: one constant however often it is read
+            self.env[v] = self.const(v.name, v.data)
+        return self.env[v]
 
     def unshifted(self, v: Value) -> Value:
         """int8 codes back from their uint8 + 128 form (an exact integer requantize), for a graph output."""

@@ -182,7 +182,8 @@ class _Lowering:
         return out
 
     def spatial_mean(self, node: Node) -> tuple[int, ...] | None:
-        """The dims a global average pool / spatial mean reduces, or None for other windows."""
+        """The dims a global average pool or a mean reduces (any sum / N is exact in integers),
+        or None for an adaptive pool to more than one output."""
         x = node.inputs[0]
         if node.op == "adaptive_avg_pool":
             k = len(node.attrs["output_size"])

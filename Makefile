@@ -30,6 +30,7 @@ bench: install
 	$(PYTHON) bench/block_conv.py
 	$(PYTHON) bench/simd_sparsity.py --quick
 	$(PYTHON) bench/crossbar.py --quick
+	$(PYTHON) bench/quant_deploy.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

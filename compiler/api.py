@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from compiler import calibration
-from compiler.backend import Artifact, Backend, get_backend
+from compiler.backend import Artifact, Backend, merge_target
 from compiler.context import PassContext, TargetDescription
 from compiler.errors import NNForgeError, PipelineError, UserInputError
 from compiler.frontend import import_with_facts
@@ -19,7 +19,7 @@ from compiler.ir import Graph
 from compiler.manager import PassManager, max_difference
 from compiler.metrics import graph_summary
 from compiler.passes import Pass
-from compiler.pipeline import Pipeline, load_pipeline
+from compiler.pipeline import Pipeline, load_pipeline, parse_target
 from compiler.report import Report
 
 
@@ -72,7 +72,7 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
         report.model["notes"] = list(graph.interface.notes)  # what the import changed
 
     parsed = _as_pipeline(pipeline)
-    backends = _as_backends(target if target is not None else parsed.target)
+    backends = _as_backends(target, parsed.target)
     outputs = _as_outputs(output, len(backends))
     random = isinstance(calibration_data, str) and calibration_data == RANDOM
     if isinstance(calibration_data, str) and not random:
@@ -176,11 +176,13 @@ def _as_pipeline(pipeline: str | Path | Pipeline | Sequence[Pass]) -> Pipeline:
     return Pipeline(passes)
 
 
-def _as_backends(target) -> list[Backend]:
+def _as_backends(target, from_pipeline: Backend | None) -> list[Backend]:
+    """Targets given here (`onnx`, `onnx{opset=21}` or Backend instances), each merged with the
+    pipeline's own target line; without any, the pipeline's target."""
     if target is None:
-        return []
+        return [from_pipeline] if from_pipeline is not None else []
     targets = [target] if isinstance(target, (str, Backend)) else list(target)
-    return [t if isinstance(t, Backend) else get_backend(t)() for t in targets]
+    return [merge_target(t if isinstance(t, Backend) else parse_target(t), from_pipeline) for t in targets]
 
 
 def _as_outputs(output, count: int) -> list[Path | None]:

@@ -68,6 +68,25 @@ def register_backend(name: str) -> Callable[[B], B]:
     return wrap
 
 
+def merge_target(given: Backend, from_pipeline: Backend | None) -> Backend:
+    """A target named on the command line (or to compile()) keeps the options the pipeline file's
+    `target` line gives the same backend; an option both set to different values is an error."""
+    if from_pipeline is None or from_pipeline.name != given.name:
+        return given
+    merged = {}
+    for f in dataclasses.fields(given):
+        if not f.init:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        mine, theirs = getattr(given, f.name), getattr(from_pipeline, f.name)
+        if mine != default and theirs != default and mine != theirs:
+            raise PipelineError(f"target {given} conflicts with the pipeline file's target {from_pipeline}: "
+                                f"{f.name.replace('_', '-')} is {mine!r} in one and {theirs!r} in the other",
+                                hint="give the option in one place, or the same value in both")
+        merged[f.name] = mine if mine != default else theirs
+    return dataclasses.replace(given, **merged)
+
+
 def all_backends() -> dict[str, type[Backend]]:
     from compiler.plugins import load_plugins
     load_plugins()

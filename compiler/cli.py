@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--pipeline", default="", metavar="SPEC_OR_FILE",
                           help="inline pipeline (fold-bn,dce) or a pipeline file")
     compile_.add_argument("--target", default=None,
-                          help="comma-separated targets (pytorch, onnx, or all); default: the pipeline file's")
+                          help="comma-separated targets with options (pytorch, onnx, 'onnx{opset=21}', or all); "
+                               "a target the pipeline file names keeps that line's options")
     compile_.add_argument("-o", "--output", type=Path, default=None,
                           help="output path; with several targets, a directory holding one output each")
     compile_.add_argument("--report", type=Path, default=None, help="write the JSON report here")
@@ -126,12 +127,13 @@ def _cmd_compile(args) -> int:
     from compiler.api import compile
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
+    from compiler.pipeline import split_targets
 
     loaded, inputs, shapes, _ = _load(args)
     calibration_data = _calibration_data(args)
     targets = None
     if args.target:
-        names = [t.strip() for t in args.target.split(",") if t.strip()]
+        names = split_targets(args.target)
         targets = list(all_backends()) if names == ["all"] else names
     outputs = _outputs(targets, args.output)
     console = Console(stderr=True)
@@ -176,7 +178,9 @@ def _outputs(targets, output: Path | None):
     if len(targets) == 1:
         return output
     from compiler.backend import get_backend
-    return [output / f"model{get_backend(t).suffix}" if get_backend(t).suffix else output / t for t in targets]
+    from compiler.pipeline import parse_target
+    backends = [get_backend(parse_target(t).name) for t in targets]
+    return [output / f"model{b.suffix}" if b.suffix else output / b.name for b in backends]
 
 
 def _cmd_inspect(args) -> int:

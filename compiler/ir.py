@@ -276,7 +276,12 @@ class Graph:
         return removed, self.remove_unused_weights()
 
     def remove_unused_weights(self) -> int:
-        dead = [name for name, w in self.weights.items() if not w.users and w not in self.outputs]
+        """Drop weights nothing reads: no node, no graph output, no annotation of a live value."""
+        live = [v for v in self.inputs] + [v for n in self._nodes for v in n.outputs] + \
+            [w for w in self.weights.values() if w.users or w in self.outputs]
+        named = {name for v in live for a in v.annotations.values() for name in a.references()}
+        dead = [name for name, w in self.weights.items() if not w.users and w not in self.outputs
+                and name not in named]
         for name in dead:
             del self.weights[name]
         return len(dead)

@@ -37,7 +37,8 @@ def type_name(tp: Any) -> str:
     if origin is dict:
         return f"{{name=value}} of {type_name(args[1])}"
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args if a is not type(None)) + " (or none)"
+        names = " or ".join(type_name(a) for a in args if a is not type(None))
+        return names + (" (or none)" if type(None) in args else "")
     return getattr(tp, "__name__", str(tp))
 
 
@@ -47,7 +48,10 @@ def coerce(tp: Any, value: Any) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        raise TypeError
+        spelled = other_spelling(value, args)
+        if spelled is None:
+            raise TypeError
+        return spelled
     if origin in (typing.Union, types.UnionType):
         if value is None or value == "none":
             if type(None) in args:
@@ -84,6 +88,16 @@ def coerce(tp: Any, value: Any) -> Any:
             return value
         raise TypeError
     raise TypeError
+
+
+def other_spelling(value: Any, choices: tuple) -> Any:
+    """The choice a spelling from another tool means: per-channel, per_channel, channel-wise and
+    Channel all mean `channel`; None when it means none of them."""
+    if not isinstance(value, str):
+        return None
+    word = value.strip().lower().replace("_", "-")
+    word = word.removeprefix("per-").removesuffix("-wise")
+    return word if word in choices else None
 
 
 def build(cls: type, kind: str, name: str, raw: dict[str, Any]) -> Any:

@@ -103,6 +103,26 @@ def parse_pipeline(text: str, *, source: str = "<pipeline>") -> Pipeline:
     return Pipeline(tuple(passes), target)
 
 
+def parse_target(text: str) -> Backend:
+    """One target spec as the command line and compile() take it: `onnx` or `onnx{opset=21}`."""
+    target = parse_pipeline(f"target {text.strip()}", source=f"target '{text.strip()}'").target
+    assert target is not None
+    return target
+
+
+def split_targets(text: str) -> list[str]:
+    """`onnx{opset=21,quant=exact},pytorch` -> its target specs (commas inside braces stay)."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    return [item.strip() for item in items + [current] if item.strip()]
+
+
 def load_pipeline(spec: str | Path) -> Pipeline:
     """A pipeline from a file path (when one exists) or from inline text."""
     path = Path(spec) if isinstance(spec, Path) or "\n" not in str(spec) else None

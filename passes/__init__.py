@@ -5,3 +5,4 @@ from passes import quantize  # noqa: F401  (quantize, fold-preshifted-bias)
 from passes import prune  # noqa: F401
 from passes import block_conv  # noqa: F401
 from passes import simd_sparsity  # noqa: F401  (simd-sparsify)
+from passes import integerize  # noqa: F401

@@ -259,3 +259,6 @@ OP_CASES += [
 
 from tests.op_cases_quant import QUANT_CASES  # noqa: E402  (fake_quant cases)
 OP_CASES += QUANT_CASES
+
+from tests.op_cases_integer import INTEGER_CASES  # noqa: E402  (the integer form's ops)
+OP_CASES += INTEGER_CASES

@@ -1,6 +1,8 @@
 """ONNX backend: a ModelProto built straight from the IR, checked, and run in onnxruntime.
 
-    target onnx{opset=18}          opset 17..24; check=false skips onnx.checker
+    target onnx{opset=21}          opset auto (default: the lowest carrying every format) or 17..24
+    target onnx{quant=exact}       quantized graphs: qdq (default, fused by onnxruntime), exact, plain
+                                   (backends/onnx/prepare.py); check=false skips onnx.checker
 
 One lowering per IR op lives in `lowering/` (a module per op family); `builder.py` assembles the
 ModelProto (IR value names are kept as tensor names, weights become initializers with one copy
@@ -21,12 +23,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import onnx
 from onnx.external_data_helper import set_external_data
 
 from backends.onnx.builder import OnnxBuilder
 from backends.onnx.lowering import LOWERINGS
+from backends.onnx.prepare import auto_opset, export_graph
 from backends.onnx.runtime import OrtRunner
 from backends.onnx import quant as _quant  # noqa: F401,E402  (fake_quant QDQ lowering)
 from compiler.atomic import atomic_path
@@ -44,15 +48,16 @@ EXTERNAL_THRESHOLD = 1024         # initializers at least this big move to the .
 __all__ = ["OnnxBackend", "build_model", "LOWERINGS"]
 
 
-def build_model(graph: Graph, opset: int) -> tuple[onnx.ModelProto, int]:
-    """Lower every node through LOWERINGS; unsupported ops raise BackendError naming the node.
+def build_model(graph: Graph, opset: int, overrides: dict | None = None) -> tuple[onnx.ModelProto, int]:
+    """Lower every node through LOWERINGS (or `overrides`, per op); unsupported ops raise
+    BackendError naming the node.
 
     Returns the model and its initializers' byte count (ModelProto.ByteSize() costs as much as
     serializing, so the size check uses this instead)."""
     b = OnnxBuilder(graph, opset)
     for node in graph.nodes:
         b.current = node
-        lower = LOWERINGS.get(node.op)
+        lower = (overrides or {}).get(node.op) or LOWERINGS.get(node.op)
         if lower is None:
             raise b.error(f"no ONNX lowering for op '{node.op}'")
         lower(b, node)
@@ -67,19 +72,22 @@ class OnnxBackend(Backend):
     """Lower to an ONNX ModelProto; with an output path, write the .onnx file."""
 
     suffix = ".onnx"
-    opset: int = 17
+    opset: int | Literal["auto"] = "auto"
+    quant: Literal["qdq", "exact", "plain"] = "qdq"
     check: bool = True
 
     def __post_init__(self) -> None:
-        if not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
+        if self.opset != "auto" and not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise ValueError(f"opset must be auto or between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
 
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
         start = time.perf_counter()
-        model, weight_bytes = build_model(graph, self.opset)
-        info = {"opset": self.opset, "ir_version": model.ir_version, "nodes": len(model.graph.node),
-                "initializers": len(model.graph.initializer), "weight_bytes": weight_bytes}
+        graph, quant = export_graph(graph, self.quant)
+        opset = auto_opset(graph, MAX_OPSET) if self.opset == "auto" else self.opset
+        model, weight_bytes = build_model(graph, opset)
+        info = {"opset": opset, "ir_version": model.ir_version, "nodes": len(model.graph.node),
+                "initializers": len(model.graph.initializer), "weight_bytes": weight_bytes, "quant": quant}
         output = Path(output) if output is not None else None
         outputs = [o.name for o in model.graph.output]
         inputs = [i.name for i in model.graph.input]
@@ -161,3 +169,6 @@ def _weights_as_inputs(data: bytes) -> onnx.ModelProto:
                                                                     list(tensor.dims)))
     probe.graph.ClearField("initializer")
     return probe
+
+
+from backends.onnx import qonnx as _qonnx  # noqa: F401,E402  (target qonnx)

@@ -2,8 +2,8 @@
 
 torch.fx names a non-torch function after its qualified name (`compiler_quant_kernels_quantize_int`).
 The generated file must not import nnforge, so `helper_source` returns the source of each kernel
-module the GraphModule calls into (fake-quant kernels, recurrent layers) plus those aliases, or ""
-when it uses none of them.
+module the GraphModule calls into (fake-quant and integer kernels, recurrent layers) plus those
+aliases, or "" when it uses none of them.
 """
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import inspect
 import torch.fx as fx
 
 from compiler.ops import recurrent_kernels
-from compiler.quant import kernels
+from compiler.quant import integer, kernels
 
-KERNEL_MODULES = (kernels, recurrent_kernels)
+KERNEL_MODULES = (kernels, integer, recurrent_kernels)
 
 
 def helper_source(gm: fx.GraphModule) -> str:

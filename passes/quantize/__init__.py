@@ -22,6 +22,10 @@ so passes compose: `quantize{weights=none, preshift=true}, fold-preshifted-bias,
    (preshift.py), for `fold-preshifted-bias` to fold into the next layer.
 5. `budget=B`: mixed precision: per-layer sensitivity (sensitivity.py) keeps the most sensitive
    layers at `wide` while the average weight bits stay within B.
+6. `residuals=true`: the residual stream is quantized too: the float inputs of adds and concats and
+   the data input of average pools and layer/group norms (per tensor, at the activation format), as
+   onnxruntime's quantize_static does. Every layer output then meets a quantizer, so `integerize`
+   requantizes each accumulator to 8 bits and onnxruntime fuses every layer into an integer kernel.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ from passes.quantize.search import Quantizer, format_candidates, search_layer, s
 
 SEARCH_ITEMS = 64     # batch items of a layer's input kept for the search
 SEARCH_ROWS = 512     # rows (tokens / feature vectors) of a linear layer's input the search replays
+FIRST_INPUT_OPS = frozenset({"avg_pool", "adaptive_avg_pool", "reduce_mean", "layer_norm", "group_norm"})
+RESIDUAL_OPS = FIRST_INPUT_OPS | {"add", "concat"}
 ACT_FORMATS = "none, int2..int8, uint2..uint8 (-sym/-asym/-narrow), fpN-eXmY (fp8-e4m3, fp4-e2m1, ...)"
 
 
@@ -82,6 +88,7 @@ class Quantize(Pass):
     only: tuple[str, ...] = ()
     budget: float = 0.0
     wide: str = "int8"
+    residuals: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -155,11 +162,13 @@ class Quantize(Pass):
                 v = layer.node.inputs[i]
                 if v.producer is None or v.producer.op != "fake_quant":
                     targets.setdefault((v, afmt.name), []).append((layer, i))
+        if self.residuals and _format(self.activations, "activations") is not None:
+            self._residual_targets(graph, targets)
         watch: dict[Value, Stats] = {}
         for (v, _), users in targets.items():
             # pre-shifting only pays where fold-preshifted-bias can fold it: inputs of linear/conv
             foldable = self.preshift and all(preshift_mod.foldable_consumer(layer.node, i) for layer, i in users)
-            per_channel = self.act_granularity == "channel" or foldable
+            per_channel = (self.act_granularity == "channel" and all(layer.layout for layer, _ in users)) or foldable
             watch[v] = Stats(axis=users[0][0].a_channel % v.rank if per_channel and v.rank else None)
         searching = [layer for layer in layers if self.search != "none" and layer.weight is not None
                      and layer.acts == (0,) and plan[layer.node][0] is not None]
@@ -200,6 +209,19 @@ class Quantize(Pass):
 
         stats.update(self._summary(layers, plan, weight_q, act_q, left_float, skipped))
         return PassResult(bool(weight_q or act_q), stats)
+
+    def _residual_targets(self, graph: Graph, targets: dict) -> None:
+        """The residual stream's float values (see the module docstring, 6.) join the activation
+        targets, as users without a layout."""
+        name = _format(self.activations, "activations").name
+        for node in graph.nodes:
+            if node.op not in RESIDUAL_OPS or matches(node, self.skip):
+                continue
+            for i, v in enumerate(node.inputs[:1] if node.op in FIRST_INPUT_OPS else node.inputs):
+                if v is None or v.data is not None or not v.dtype.is_floating_point or \
+                        (v.producer is not None and v.producer.op == "fake_quant"):
+                    continue
+                targets.setdefault((v, name), []).append((Layer(node, None, None, (i,)), i))
 
     def _act_quantizer(self, key, users, stats: Stats) -> "ActQuantizer":
         v, name = key

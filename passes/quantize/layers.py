@@ -22,7 +22,7 @@ FLOAT_BY_DESIGN = frozenset({"batch_norm", "layer_norm", "group_norm", "fake_qua
 @dataclass(eq=False)
 class Layer:
     node: Node
-    layout: WeightLayout
+    layout: WeightLayout | None  # None: a residual add or concat (quantize{residuals=true})
     weight: int | None          # input index of the constant weight, None when it is an activation
     acts: tuple[int, ...]       # input indices quantized as activations
 

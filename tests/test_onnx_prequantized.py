@@ -50,8 +50,8 @@ def test_prequantized_model_round_trips_against_onnxruntime(models, kind):
         want = torch.from_numpy(ort_run(path, {"x": x})[0])
         scale = float(want.abs().max())
         got = {"IR": interpret(graph, torch.from_numpy(x))[0]}
-        for target in ("onnx", "pytorch"):
-            got[target] = get_backend(target)().lower(graph, None).run(torch.from_numpy(x))[0]
+        for target, options in (("onnx", {"quant": "plain"}), ("pytorch", {})):  # plain: the graph as imported
+            got[target] = get_backend(target)(**options).lower(graph, None).run(torch.from_numpy(x))[0]
         for name, y in got.items():
             torch.testing.assert_close(y, want, rtol=RTOL, atol=ATOL * scale, msg=f"{kind} via {name}")
 
@@ -71,7 +71,7 @@ def test_weights_and_activations_carry_quantization_annotations(models, kind):
 @pytest.mark.parametrize("kind", ["qdq", "qoperator"])
 def test_a_prequantized_model_compiles_again_without_requantizing(models, kind, tmp_path):
     calib = np.concatenate(batches(4, seed=9))
-    result = compile(models[kind], pipeline="quantize", calibration_data=calib, target="onnx",
+    result = compile(models[kind], pipeline="quantize", calibration_data=calib, target="onnx{quant=plain}",
                      output=tmp_path / "again.onnx")
     stats = result.report.passes[0].stats
     assert stats["layers"] == 3 and not any(k.startswith(("weights.", "activations.")) for k in stats)

@@ -40,7 +40,7 @@ def run(capsys, *argv) -> tuple[int, str]:
 
 def test_cli_target_keeps_the_pipeline_files_target_options(tmp_path, capsys):
     spec = tmp_path / "deploy.nnf"
-    spec.write_text("fold-bn\nquantize{weights=int8}\ntarget onnx{opset=21}\n")
+    spec.write_text("fold-bn\nquantize{weights=int8,activations=none}\ntarget onnx{opset=21}\n")
     report = tmp_path / "r.json"
     code, _ = run(capsys, "compile", DEMO, "--pipeline", str(spec), "--target", "onnx",
                   "-o", str(tmp_path / "m.onnx"), "--report", str(report))

@@ -144,15 +144,19 @@ def _cmd_sweep(args) -> int:
     from compiler.sweep import run_sweep
     from compiler.sweep.spec import load_sweep
 
+    from compiler.backend import all_backends
+
     settings = _settings(args)
-    points = load_sweep(args.pipeline, split_targets(args.targets))
+    targets = split_targets(args.targets)
+    targets = list(all_backends()) if targets == ["all"] else targets
+    points = load_sweep(args.pipeline, targets)
     passes = {str(p): p for point in points for p in parse_pipeline(point.pipeline).passes}
     loaded, inputs, shapes, _ = _load(args)
     calibration_data = _calibration_data(args, list(passes.values()))
     err = Console(stderr=True, highlight=False)
     with _progress(err, len(points)) as on_point:
         result = run_sweep(loaded.model, args.pipeline, args.output, example_inputs=inputs, input_shapes=shapes,
-                           capture=args.capture, targets=split_targets(args.targets),
+                           capture=args.capture, targets=targets,
                            calibration_data=calibration_data, evaluate=args.eval, executor=args.executor,
                            workers=args.workers, address=args.address, settings=settings,
                            check_equivalence=args.check_equivalence, retry_failed=args.retry_failed,
@@ -189,14 +193,14 @@ def _progress(console: Console, total: int):
 
 
 def _summary(console: Console, result) -> None:
+    from compiler.sweep.table import status_counts
+
     rows = result.rows
-    ok = len(rows) - len(result.failed)
-    cached = len(rows) - result.computed
-    console.print(f"{len(rows)} points: {ok} ok, {len(result.failed)} failed ({result.computed} computed, "
-                  f"{cached} from earlier runs) in {result.seconds:.1f} s", markup=False)
+    console.print(f"{len(rows)} points: {status_counts(rows)} ({result.computed} computed, {len(rows) - result.computed} "
+                  f"from earlier runs) in {result.seconds:.1f} s", markup=False)
     for row in result.failed:
         first = (row["error"].splitlines() or [""])[0]
-        console.print(f"  failed: {row['point']} {row['label']}: {first}", markup=False)
+        console.print(f"  {row['status']}: point {row['point']} ({row['label']}): {first}", markup=False)
     for name, path in result.paths.items():
         console.print(f"{name}: {path}", markup=False)
 

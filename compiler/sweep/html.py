@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from compiler.cost_render import format_cost
 from compiler.sweep.pareto import Front
 from compiler.sweep.plots import front_svg
+from compiler.sweep.table import status_counts
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1f2933; }
@@ -26,7 +27,7 @@ table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #d9e2ec; padding: 2px 6px; text-align: right; white-space: nowrap; }
 th { background: #f0f4f8; cursor: pointer; position: sticky; top: 0; }
 td.text { text-align: left; }
-tr.failed, tr.crashed { background: #fff0f0; }
+tr.failed, tr.crashed { background: #fff0f0; } tr.partial { background: #fff8e6; }
 pre { background: #f0f4f8; padding: 8px; white-space: pre-wrap; }
 """
 
@@ -75,10 +76,9 @@ def render(title: str, spec: str, rows: Sequence[dict[str, Any]], columns: Seque
            fronts: Sequence[Front], files: dict[str, list[str]]) -> str:
     links = [f"{row['folder']}/" for row in rows]
     labels = {link: f"{row['point']}: {row['label']}" for link, row in zip(links, rows)}
-    ok = sum(1 for r in rows if r["status"] == "ok")
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
              f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
-             f"<h1>{_e(title)}</h1><p>{len(rows)} points: {ok} ok, {len(rows) - ok} failed.</p>",
+             f"<h1>{_e(title)}</h1><p>{len(rows)} points: {status_counts(rows)}.</p>",
              f"<details><summary>sweep spec</summary><pre>{_e(spec)}</pre></details>",
              "<h2>Pareto fronts</h2>"]
     if not fronts:
@@ -93,7 +93,7 @@ def render(title: str, spec: str, rows: Sequence[dict[str, Any]], columns: Seque
     parts.append(_table(rows, columns, files))
     failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        parts.append("<h2>Failed points</h2>")
+        parts.append("<h2>Failed points and targets</h2>")
         for row in failed:
             parts.append(f"<h3>{row['point']}: {_e(row['label'])} ({row['status']})</h3><pre>{_e(row['error'])}</pre>")
     parts.append(f"<script type='application/json' id='labels'>{_json(labels)}</script></body></html>\n")

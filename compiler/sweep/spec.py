@@ -9,7 +9,7 @@
 is the product of its axes: 3 x 2 x 2 = 12 points, each compiled to both targets. A line `---`
 separates alternatives, each expanded on its own; the points are their union, so an explicit
 list of points is one alternative per point (and pipelines of different shapes, with and without
-a pass, compare in one sweep). A sweep names each target once; every point lowers to all of them.
+a pass, compare in one sweep; an empty alternative is the model as it comes, a baseline). A sweep names each target once; every point lowers to all of them.
 """
 from __future__ import annotations
 
@@ -75,8 +75,6 @@ def parse_sweep(text: str, *, source: str = "<sweep>", extra_targets: Sequence[s
         if len(points) > MAX_POINTS:
             raise PipelineError(f"the sweep has more than {MAX_POINTS:,} points",
                                 hint="sweep fewer values, or split it into several sweeps")
-    if not points:
-        raise PipelineError(f"{source} describes no points", hint="write a pipeline, e.g. prune{ratio=sweep[0.3, 0.5]}")
     return points
 
 

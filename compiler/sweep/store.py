@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from compiler.sweep.worker import CRASHED, FAILED, OK, PointResult
+from compiler.sweep.worker import CRASHED, FAILED, OK, PARTIAL, PointResult
 
 RESULT = "result.json"
 
@@ -38,7 +38,7 @@ class PointStore:
                                  attempts=data.get("attempts", 1))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # damaged by hand: compute it again
-        if result.status not in (OK, FAILED) or (retry_failed and result.status == FAILED):
+        if result.status not in (OK, PARTIAL, FAILED) or (retry_failed and result.status != OK):
             return None
         return result
 

@@ -74,6 +74,14 @@ def write_outputs(folder: Path, title: str, spec: str, rows: list[dict[str, Any]
     return paths
 
 
+def status_counts(rows: Sequence[dict[str, Any]]) -> str:
+    """`20 ok, 3 partial, 1 failed`, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n")

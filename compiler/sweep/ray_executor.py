@@ -3,7 +3,8 @@
 The job (model IR, weights, data, evaluation source) is put in Ray's object store once and every
 task reads it from there. A task whose worker dies is retried by Ray (`attempts` in all); a point
 that still cannot finish is reported as crashed and the sweep goes on. Workers on other machines
-need nnforge installed; they need no shared filesystem (artifacts come back as bytes).
+need nnforge installed; they need no shared filesystem (artifacts come back as bytes). A Ray
+connection the caller already made (`ray.init(...)` before `run_sweep`) is used as it is.
 """
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, attempts: int = 3):
         self.address, self.workers, self.attempts = address, workers, attempts
         self.ray = _ray()
+        if address and not self.ray.is_initialized():
+            _reachable(address)  # before the model is imported, not after
 
     def run(self, job: Job, points: Sequence[Point], done: Callable[[Point, PointResult], None]) -> None:
         ray = self.ray
@@ -82,7 +85,6 @@ class RayExecutor:
         ray = self.ray
         options = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if self.address:
-            _reachable(self.address)
             try:
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError) as exc:

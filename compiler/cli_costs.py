@@ -197,7 +197,7 @@ def _summary(console: Console, result) -> None:
 
     rows = result.rows
     console.print(f"{len(rows)} points: {status_counts(rows)} ({result.computed} computed, {len(rows) - result.computed} "
-                  f"from earlier runs) in {result.seconds:.1f} s", markup=False)
+                  f"from earlier runs) in {result.seconds['total']:.1f} s", markup=False)
     for row in result.failed:
         first = (row["error"].splitlines() or [""])[0]
         console.print(f"  {row['status']}: point {row['point']} ({row['label']}): {first}", markup=False)

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from compiler import calibration as calib
+from compiler.context import DEFAULT_CONTEXT
 from compiler.costs import CostSettings
 from compiler.errors import UserInputError
 from compiler.evaluation import Evaluator, load_evaluator
@@ -31,7 +32,7 @@ class SweepResult:
     columns: list[str]
     paths: dict[str, Path]          # csv, json, html
     computed: int                   # points run now (the rest came from the cache)
-    seconds: float                  # wall time of the whole call
+    seconds: dict[str, float]       # wall time: import (model, data), points (the executor), report, total
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -63,7 +64,9 @@ def run_sweep(model: Any, spec: str | Path, output: str | Path, *,
         raise UserInputError(f"calibration data '{calibration_data}' is not data",
                              hint="a sweep calibrates on real inputs: pass arrays (an .npy/.npz file on the "
                                   "command line), or leave it out to calibrate on the example inputs")
-    graph = import_model(model, example_inputs, input_shapes, capture=capture)
+    timer = time.perf_counter()
+    with DEFAULT_CONTEXT.torch_threads(parallel=False):  # small ops: a thread pool only waits on a busy host
+        graph = import_model(model, example_inputs, input_shapes, capture=capture)
     batches = None if calibration_data is None else calib.batches(graph, calibration_data, calib.EAGER_LIMIT)
     job = make_job(graph, example_inputs, batches, evaluator, settings, check_equivalence)
 
@@ -87,14 +90,19 @@ def run_sweep(model: Any, spec: str | Path, output: str | Path, *,
             pending.append(point)
         else:
             finished(point, stored, cached=True)
+    seconds = {"import": time.perf_counter() - timer}
+    timer = time.perf_counter()
     if pending:
         chosen.run(job, pending, finished)
+    seconds["points"] = time.perf_counter() - timer
+    timer = time.perf_counter()
     ordered = [results[p.index] for p in points]
     rows, columns = make_rows(points, ordered)
     files = {r.key: store.files(r.key) for r in ordered}
     spec_text = Path(spec).read_text() if _is_file(spec) else str(spec)
     paths = write_outputs(Path(output), f"nnforge sweep: {graph.name}", spec_text, rows, columns, files)
-    return SweepResult(rows, columns, paths, len(pending), time.perf_counter() - started)
+    seconds.update(report=time.perf_counter() - timer, total=time.perf_counter() - started)
+    return SweepResult(rows, columns, paths, len(pending), seconds)
 
 
 def _executor(name: str, workers: int | None, address: str | None):

@@ -35,7 +35,7 @@ class PointStore:
         try:
             data = json.loads(path.read_text())
             result = PointResult(key, data["status"], data["seconds"], data["metrics"], data.get("error", ""),
-                                 attempts=data.get("attempts", 1))
+                                 attempts=data.get("attempts", 1), cpu_seconds=data.get("cpu_seconds", 0.0))
         except (OSError, ValueError, KeyError, TypeError):
             return None  # damaged by hand: compute it again
         if result.status not in (OK, PARTIAL, FAILED) or (retry_failed and result.status != OK):
@@ -60,7 +60,7 @@ class PointStore:
         if result.detail:
             (scratch / "error.txt").write_text(result.detail)
         record = {"status": result.status, "label": label, "point": text, "seconds": result.seconds,
-                  "attempts": result.attempts, "error": result.error, "metrics": result.metrics}
+                  "cpu_seconds": result.cpu_seconds, "attempts": result.attempts, "error": result.error, "metrics": result.metrics}
         (scratch / RESULT).write_text(json.dumps(record, indent=2, default=str) + "\n")
         if final.exists():
             shutil.rmtree(final)

@@ -16,7 +16,7 @@ from compiler.sweep.spec import Point
 from compiler.sweep.worker import PointResult
 
 CSV, JSON, HTML = "sweep.csv", "sweep.json", "report.html"
-TAIL = ("seconds", "attempts", "error", "pipeline", "targets", "folder", "key")
+TAIL = ("seconds", "cpu_seconds", "attempts", "error", "pipeline", "targets", "folder", "key")
 
 
 def make_rows(points: Sequence[Point], results: Sequence[PointResult]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -24,7 +24,8 @@ def make_rows(points: Sequence[Point], results: Sequence[PointResult]) -> tuple[
     rows, options, metrics = [], [], []
     for point, result in zip(points, results):
         row = {"point": point.index, "status": result.status, "label": point.label, **point.options,
-               **result.metrics, "seconds": round(result.seconds, 3), "attempts": result.attempts,
+               **result.metrics, "seconds": round(result.seconds, 3),
+               "cpu_seconds": round(result.cpu_seconds, 3), "attempts": result.attempts,
                "error": result.error, "pipeline": point.pipeline, "targets": " ".join(point.targets),
                "folder": f"points/{result.key}", "key": result.key}
         options += [c for c in point.options if c not in options]

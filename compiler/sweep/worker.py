@@ -27,7 +27,8 @@ OK, PARTIAL, FAILED, CRASHED = "ok", "partial", "failed", "crashed"
 
 @dataclass
 class PointResult:
-    """`metrics`: the point's flat cost row; `files`: artifact path (relative to the point's
+    """`metrics`: the point's flat cost row; `seconds`/`cpu_seconds`: its wall and CPU time (the
+    gap is time the worker waited for a core); `files`: artifact path (relative to the point's
     folder) -> bytes; `detail`: a traceback when the failure was not a user error."""
 
     key: str
@@ -38,6 +39,7 @@ class PointResult:
     detail: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     attempts: int = 1
+    cpu_seconds: float = 0.0
 
 
 def artifact_name(backend) -> str:
@@ -45,10 +47,16 @@ def artifact_name(backend) -> str:
 
 
 def run_point(job: Job, point: Point) -> PointResult:
+    start, cpu = time.perf_counter(), time.process_time()
+    key = job.point_key(point.text)
+    result = _run(job, point, key, start)
+    result.cpu_seconds = time.process_time() - cpu
+    return result
+
+
+def _run(job: Job, point: Point, key: str, start: float) -> PointResult:
     from compiler.pipeline import parse_pipeline
 
-    start = time.perf_counter()
-    key = job.point_key(point.text)
     try:
         torch.set_num_threads(job.settings.threads)
         pipeline = parse_pipeline(point.pipeline)

@@ -132,3 +132,9 @@ def _calibration(folder: Path) -> Path:
     path = folder / "calibration.npy"
     np.save(path, torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(4)).numpy())
     return path
+
+
+def test_every_column_is_documented():
+    page = (ROOT / "docs" / "costs.md").read_text()
+    for column in COLUMNS:
+        assert f"`{column}`" in page, column

@@ -143,6 +143,12 @@ def test_sweep_command_bad_input_is_one_message(tmp_path, capsys, argv, message)
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "out").write_text("results")
+    assert main(["sweep", TINY, "--pipeline", "fold-bn", "-o", str(tmp_path / "out")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
 def test_ray_requested_but_not_installed_names_the_install_command(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     assert main(["sweep", TINY, "--pipeline", "fold-bn", "-o", str(tmp_path / "out"), "--executor", "ray"]) == 2

@@ -110,7 +110,7 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], files: dict[s
             value = row.get(column)
             text = "" if value is None or value == "" else format_cost(column.rsplit(".", 1)[-1], value) \
                 if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
-            if column == "label":
+            if column == "label" and files.get(row["key"]):
                 text = f"<a href='{_e(row['folder'])}/'>{_e(text)}</a>"
             else:
                 text = _e(text)

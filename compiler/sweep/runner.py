@@ -56,6 +56,8 @@ def run_sweep(model: Any, spec: str | Path, output: str | Path, *,
     points that failed last time. `on_point` hears about every point as it finishes.
     """
     started = time.perf_counter()
+    if Path(output).exists() and not Path(output).is_dir():
+        raise UserInputError(f"sweep output '{output}' is a file", hint="name a folder (it is created if missing)")
     points = load_sweep(spec, targets)
     require_matplotlib()
     chosen = _executor(executor, workers, address)

@@ -3,15 +3,16 @@
 Each block trains with three parallel branches (3x3 conv + BN, 1x1 conv + BN, identity BN) that
 `reparam` fuses into one 3x3 convolution, so the demo pipeline has real work for
 re-parameterization, pruning and quantization. The trained weights ship next to this file
-(`digits_cnn.safetensors`, ~60 KB), with 160 real training images for calibration
-(`digits_calibration.npy`):
+(`digits_cnn.safetensors`, 42 KB), with 160 real training images for calibration
+(`digits_calibration.npy`) and the 360 held-out test images (`digits_test.npz`, 8-bit pixels as
+scikit-learn ships them), so evaluating needs no scikit-learn:
 
     nnforge report examples/digits_cnn.py:build --pipeline examples/digits_deploy.nnf \\
         --targets all --eval examples/digits_cnn.py:evaluate \\
         --calibration-data examples/digits_calibration.npy
 
-`python examples/digits_cnn.py` retrains (a few seconds on one core) and rewrites both files.
-`evaluate(predict)` is the accuracy on the 360 held-out test images.
+`python examples/digits_cnn.py` retrains on scikit-learn's digits (a few seconds on one core) and
+rewrites the three files. `evaluate(predict)` is the accuracy on the 360 held-out test images.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "digits_cnn.safetensors"
 CALIBRATION = HERE / "digits_calibration.npy"
+TEST = HERE / "digits_test.npz"
 BATCH = 8          # the compiled graph's static batch
 TEST_IMAGES = 360  # held out from training; the first 360 of a seeded permutation
 
@@ -82,9 +84,16 @@ def build():
     return model.eval(), (example,)
 
 
+@lru_cache(maxsize=1)
+def test_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 360 held-out images ([360, 1, 8, 8] in [0, 1]) and their labels."""
+    data = np.load(TEST, allow_pickle=False)
+    return torch.from_numpy(data["images"]).float().unsqueeze(1) / 16.0, torch.from_numpy(data["labels"]).long()
+
+
 def evaluate(predict) -> float:
     """Top-1 accuracy (%) on the 360 test images; `predict(x)` returns the logits of any batch."""
-    _, _, x, y = digits()
+    x, y = test_images()
     return 100.0 * float((predict(x).argmax(1) == y).float().mean())
 
 
@@ -114,6 +123,10 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     trained = train()
     save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, str(WEIGHTS))
-    np.save(CALIBRATION, digits()[0][:160].numpy())
+    xtr, _, xte, yte = digits()
+    np.save(CALIBRATION, xtr[:160].numpy())
+    np.savez_compressed(TEST, images=(xte.squeeze(1) * 16).round().to(torch.uint8).numpy(),
+                        labels=yte.to(torch.uint8).numpy())
+    test_images.cache_clear()
     with torch.no_grad():
-        print(f"test accuracy {evaluate(trained):.2f}%; wrote {WEIGHTS.name} and {CALIBRATION.name}")
+        print(f"test accuracy {evaluate(trained):.2f}%; wrote {WEIGHTS.name}, {CALIBRATION.name} and {TEST.name}")

@@ -42,7 +42,7 @@ def _context():
 
 
 class LocalExecutor:
-    name = "local"
+    """Runs points on `workers` local processes; a point whose worker dies gets `attempts` tries."""
 
     def __init__(self, workers: int, attempts: int = 3):
         if workers < 1:

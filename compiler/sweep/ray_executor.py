@@ -49,7 +49,7 @@ def _task(job: Job, point: Point) -> PointResult:
 
 
 class RayExecutor:
-    name = "ray"
+    """Runs points as Ray tasks on the cluster at `address` (none: a local instance of `workers` CPUs)."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, attempts: int = 3):
         self.address, self.workers, self.attempts = address, workers, attempts

@@ -95,6 +95,7 @@ def run_sweep(model: Any, spec: str | Path, output: str | Path, *,
     seconds = {"import": time.perf_counter() - timer}
     timer = time.perf_counter()
     if pending:
+        job.graph()  # the IR parses back before any worker tries (and forked workers inherit the parser)
         chosen.run(job, pending, finished)
     seconds["points"] = time.perf_counter() - timer
     timer = time.perf_counter()

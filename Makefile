@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh machine:
-#   make demo   installs nnforge and compiles the bundled example to every target
+#   make demo   installs nnforge, compiles the bundled trained digits CNN through re-parameterization,
+#               pruning and quantization to every target with the unified cost report, then runs a
+#               12-point design-space sweep and writes its HTML report (out/sweep/report.html)
 #   make test   installs nnforge (with test extras) and runs the test suite
 PYTHON ?= python3
 STAMP := .install-stamp
@@ -12,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+DIGITS := examples/digits_cnn.py
+DIGITS_DATA := --eval $(DIGITS):evaluate --calibration-data examples/digits_calibration.npy
+
 demo: install
-	$(PYTHON) -m compiler.cli compile examples/demo_model.py:build \
-		--pipeline examples/deploy.nnf --target all -o out/demo \
-		--check-equivalence --report out/demo/report.json
+	$(PYTHON) -m compiler.cli report $(DIGITS):build --pipeline examples/digits_deploy.nnf \
+		--targets all --check-equivalence $(DIGITS_DATA) -o out/demo
+	$(PYTHON) -m compiler.cli sweep $(DIGITS):build --pipeline examples/digits_sweep.nnf \
+		--targets all $(DIGITS_DATA) -o out/sweep
 
 test: install
 	$(PYTHON) -m pytest
@@ -31,6 +37,7 @@ bench: install
 	$(PYTHON) bench/simd_sparsity.py --quick
 	$(PYTHON) bench/crossbar.py --quick
 	$(PYTHON) bench/quant_deploy.py
+	$(PYTHON) bench/sweep.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

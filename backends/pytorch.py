@@ -33,6 +33,7 @@ import torch.fx as fx
 from compiler.gcpause import gc_paused
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
+from compiler.costs import CostSettings, median_seconds
 from compiler.errors import BackendError
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Value
@@ -67,6 +68,26 @@ class PyTorchBackend(Backend):
             files = [output / MODEL_FILE, output / WEIGHTS_FILE]
             info["weights_bytes"] = files[1].stat().st_size
         return Artifact(target=self.name, obj=gm, files=files, runner=_Runner(gm, graph), info=info)
+
+    def costs(self, graph: Graph, artifact: Artifact, settings: CostSettings) -> dict:
+        """Latency of the GraphModule measured in torch (eager, no autograd) on `settings.threads`."""
+        from compiler.api import random_inputs
+
+        inputs = random_inputs(graph)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(settings.threads)
+        try:
+            latency = median_seconds(lambda: artifact.run(*inputs), settings)
+        finally:
+            torch.set_num_threads(previous)
+        batch = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else 1
+        how = f"measured: torch {torch.__version__} eager CPU, {settings.describe()}"
+        out = {"latency_s": latency, "throughput_fps": batch / latency, "runtime": f"torch {torch.__version__}",
+               "basis": {"latency_s": how, "throughput_fps": how}}
+        if "weights_bytes" in artifact.info:
+            out["artifact_bytes"] = sum(f.stat().st_size for f in artifact.files)
+            out["basis"]["artifact_bytes"] = "counted: model.py + weights.safetensors"
+        return out
 
 
 class _Runner:

@@ -9,6 +9,7 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 import torch
 
 from compiler.context import TargetDescription
+from compiler.costs import CostSettings
 from compiler.errors import PipelineError
 from compiler.ir import Graph
 from compiler.options import format_options
@@ -49,6 +50,15 @@ class Backend:
         """Why this target cannot carry quantization format `fmt` ("" when it can): passes that
         choose formats themselves (searches) only choose ones every target carries."""
         return ""
+
+    def costs(self, graph: Graph, artifact: Artifact, settings: CostSettings) -> dict[str, Any]:
+        """This target's columns of the unified cost report (`compiler.costs`): values under the
+        shared names of `compiler.costs.COLUMNS` (latency_s, throughput_fps, energy_j, dsp, tiles,
+        ...; extras of its own after them), each a number, text or None, plus `basis`: column ->
+        how it was obtained ("measured: ...", "estimated: ..."). Measurements follow `settings`
+        (threads, runs). The report adds the graph's counts and the accuracy itself; a target
+        without measurements or estimates of its own adds nothing."""
+        return {}
 
     def __str__(self) -> str:
         return self.name + format_options(self)

@@ -1,4 +1,4 @@
-"""The `nnforge` command line: compile, inspect, sparsity-latency, passes.
+"""The `nnforge` command line: compile, inspect, sparsity-latency, passes; report and sweep (cli_costs.py).
 
 Every user error (bad pipeline, model, shape, file) is one message on stderr and exit code 2;
 `--debug` shows the traceback instead.
@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from compiler.cli_costs import add_commands as add_cost_commands
 from compiler.errors import NNForgeError, UserInputError
 from compiler.model_loader import load_model, parse_shape
 
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
     passes = sub.add_parser("passes", parents=[common], help="list passes and their options")
     passes.set_defaults(command="passes", run=_cmd_passes)
+    add_cost_commands(sub, common, _model_args)
     return parser
 
 
@@ -150,9 +152,10 @@ def _cmd_compile(args) -> int:
     return 0
 
 
-def _calibration_data(args):
+def _calibration_data(args, passes=None):
     """The --calibration-data file's arrays, "random", or None when no pass calibrates; a pass that
-    calibrates without real data is an error (its ranges would silently fit noise)."""
+    calibrates without real data is an error (its ranges would silently fit noise). `passes`: the
+    passes to check (default: the --pipeline's)."""
     from compiler import calibration
     from compiler.api import RANDOM
     from compiler.pipeline import load_pipeline
@@ -161,8 +164,9 @@ def _calibration_data(args):
         return RANDOM
     if args.calibration_data is not None:
         return calibration.load_file(args.calibration_data)
-    pipeline = load_pipeline(args.pipeline) if args.pipeline.strip() else None
-    calibrating = [str(p) for p in (pipeline.passes if pipeline else ()) if p.calibrates()]
+    if passes is None:
+        passes = load_pipeline(args.pipeline).passes if args.pipeline.strip() else ()
+    calibrating = [str(p) for p in passes if p.calibrates()]
     if calibrating:
         raise UserInputError(
             f"{', '.join(calibrating)} calibrates on input data, and no --calibration-data was given",

@@ -1,7 +1,8 @@
 """Parsing and printing pipelines.
 
 Text (inline or a file) parses to a `Pipeline` of pass instances and an optional target. Printing
-a pipeline gives text that parses back to an equal pipeline.
+a pipeline gives text that parses back to an equal pipeline. `parse_items` gives the raw items
+(with `SweepAxis` values left in place) to the sweep spec parser, `compiler.sweep.spec`.
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Transformer, UnexpectedInput
+from lark.exceptions import VisitError
 
 from compiler import options
 from compiler.backend import Backend, get_backend
-from compiler.errors import PipelineError
+from compiler.errors import NNForgeError, PipelineError
 from compiler.passes import Pass, get_pass
 
 
@@ -30,6 +32,24 @@ class Pipeline:
     def to_file_text(self) -> str:
         lines = [f"target {self.target}"] if self.target is not None else []
         return "\n".join(lines + [str(p) for p in self.passes]) + "\n"
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    """`sweep[v1, v2, ...]` as an option's value: the values one axis of a sweep takes."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One parsed pipeline item before it is built: a pass or a target, its raw options, and where
+    it is in the text."""
+
+    kind: str                # "pass" or "target"
+    name: str
+    options: dict[str, Any]
+    where: str
 
 
 @lru_cache(maxsize=1)
@@ -51,9 +71,17 @@ class _ToItems(Transformer):
         return {"true": True, "false": False, "none": None}.get(text, text)
 
     def list(self, items):
+        _no_nested_sweep(items)
         return list(items)
 
+    def sweep(self, items):
+        _no_nested_sweep(items)
+        if not items:
+            raise PipelineError("sweep[] has no values", hint="write the values the axis takes: sweep[0.3, 0.5]")
+        return SweepAxis(tuple(items))
+
     def mapping(self, items):
+        _no_nested_sweep([value for _, value in items])
         return dict(items)
 
     def option(self, items):
@@ -77,29 +105,57 @@ class _ToItems(Transformer):
         return list(items)
 
 
-def parse_pipeline(text: str, *, source: str = "<pipeline>") -> Pipeline:
-    """Parse inline or file-form pipeline text into pass instances and an optional target."""
+def _no_nested_sweep(values) -> None:
+    if any(isinstance(v, SweepAxis) for v in values):
+        raise PipelineError("sweep[...] is a whole option value, not part of a list or mapping",
+                            hint="sweep over whole values instead: skip=sweep[[fc], [fc, conv1]]")
+
+
+def parse_items(text: str, *, source: str = "<pipeline>") -> list[Item]:
+    """The items of pipeline text, options as parsed values (sweep axes included), not yet built."""
     try:
         tree = _parser().parse(text)
+        raw = _ToItems().transform(tree)
     except UnexpectedInput as exc:
         context = exc.get_context(text, span=60).rstrip("\n")
         raise PipelineError(f"syntax error in {source} at line {exc.line}, column {exc.column}:\n{context}",
                             hint="a pipeline is `pass{option=value,...}` items separated by commas "
                                  "or newlines") from None
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, NNForgeError):
+            line = getattr(exc.obj, "meta", None)
+            where = f"{source}:{line.line}:{line.column}" if line is not None and not line.empty else source
+            raise PipelineError(exc.orig_exc.what, where=where, hint=exc.orig_exc.hint) from None
+        raise
+    return [Item(kind, str(name), opts, f"{source}:{getattr(name, 'line', '?')}:{getattr(name, 'column', '?')}")
+            for kind, name, opts in raw]
+
+
+def build_item(item: Item) -> Pass | Backend:
+    """The pass or target instance an item names (options type-checked)."""
+    try:
+        cls = get_backend(item.name) if item.kind == "target" else get_pass(item.name)
+        return options.build(cls, item.kind, item.name, item.options)
+    except PipelineError as exc:
+        raise PipelineError(exc.what, where=item.where, hint=exc.hint) from None
+
+
+def parse_pipeline(text: str, *, source: str = "<pipeline>") -> Pipeline:
+    """Parse inline or file-form pipeline text into pass instances and an optional target."""
     passes: list[Pass] = []
     target: Backend | None = None
-    for kind, name_token, opts in _ToItems().transform(tree):
-        name = str(name_token)
-        where = f"{source}:{getattr(name_token, 'line', '?')}:{getattr(name_token, 'column', '?')}"
-        try:
-            if kind == "target":
-                if target is not None:
-                    raise PipelineError("a pipeline names at most one target")
-                target = options.build(get_backend(name), "target", name, opts)
-            else:
-                passes.append(options.build(get_pass(name), "pass", name, opts))
-        except PipelineError as exc:
-            raise PipelineError(exc.what, where=where, hint=exc.hint) from None
+    for item in parse_items(text, source=source):
+        for key, value in item.options.items():
+            if isinstance(value, SweepAxis):
+                raise PipelineError(f"{item.kind} '{item.name}': option '{key}' is a sweep axis", where=item.where,
+                                    hint="a sweep runs with `nnforge sweep MODEL --pipeline SPEC -o DIR`; "
+                                         "here give one value")
+        if item.kind == "target":
+            if target is not None:
+                raise PipelineError("a pipeline names at most one target", where=item.where)
+            target = build_item(item)
+        else:
+            passes.append(build_item(item))
     return Pipeline(tuple(passes), target)
 
 

@@ -29,12 +29,14 @@ import onnx
 from onnx.external_data_helper import set_external_data
 
 from backends.onnx.builder import OnnxBuilder
+from backends.onnx.costs import onnx_costs
 from backends.onnx.lowering import LOWERINGS
 from backends.onnx.prepare import auto_opset, export_graph
 from backends.onnx.runtime import OrtRunner
 from backends.onnx import quant as _quant  # noqa: F401,E402  (fake_quant QDQ lowering)
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
+from compiler.costs import CostSettings
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
@@ -108,6 +110,10 @@ class OnnxBackend(Backend):
             files.append(output)
         return Artifact(target=self.name, obj=model, files=files, runner=OrtRunner(data, graph, outputs, inputs),
                         info=info)
+
+    def costs(self, graph: Graph, artifact: Artifact, settings: CostSettings) -> dict:
+        """Latency and throughput measured in onnxruntime (backends/onnx/costs.py)."""
+        return onnx_costs(graph, artifact, settings)
 
     def refuses(self, fmt: str) -> str:
         """Why this target cannot carry quantization format `fmt` ("" when it can)."""

@@ -24,7 +24,8 @@ EXACT_ONLY = ["QDQSelectorActionTransformer"]
 class OrtRunner:
     """Feeds graph inputs by name; returns outputs in graph.outputs order.
 
-    The session is created on the first call, so lowering never pays for it. `model` is the
+    The session is created on the first call, so lowering never pays for it, and runs on as many
+    threads as torch does (`torch.set_num_threads`). `model` is the
     serialized ModelProto, or the path of a model with external data. `input_names` default to
     the IR's (the ONNX backend passes the names it wrote when they differ).
     """
@@ -46,6 +47,7 @@ class OrtRunner:
 
             options = ort.SessionOptions()
             options.log_severity_level = 3  # errors only
+            options.intra_op_num_threads = torch.get_num_threads()  # one setting for both runtimes
             model = str(self.model) if isinstance(self.model, Path) else self.model
             try:
                 self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"],

@@ -60,6 +60,16 @@ def test_every_target_reports_the_shared_columns_and_what_it_measures(tmp_path):
     assert "onnx.latency_s" in flat and "onnx.parameters" not in flat  # shared counts appear once
 
 
+def test_the_crossbar_target_reports_its_estimates_under_the_shared_columns():
+    model, inputs = tiny()
+    backend = get_backend("crossbar")()
+    result = compile(model, inputs, "fold-bn,quantize{weights=int8,activations=int8}", target=backend)
+    section = cost_report(result.graph, [backend], result.artifacts, None, FAST).targets["crossbar"]
+    assert section["energy_j"] > 0 and section["tiles"] >= 1 and 0 < section["utilisation"] <= 1
+    assert section["throughput_fps"] == pytest.approx(4 / section["latency_s"])
+    assert section["basis"]["energy_j"].startswith("estimated: reram preset")
+
+
 def test_a_model_onnxruntime_cannot_run_gets_no_latency_and_says_why():
     model, inputs = tiny()
     backend = get_backend("onnx")(opset=23)
@@ -104,7 +114,7 @@ def test_evaluation_errors_name_the_callable(tmp_path):
 
 def test_report_command_prints_one_table_for_every_target(tmp_path, capsys):
     spec = write_eval(tmp_path)
-    code = main(["report", TINY, "--pipeline", "fold-bn,quantize{weights=int8,activations=int8}", "--targets", "all",
+    code = main(["report", TINY, "--pipeline", "fold-bn,quantize{weights=int8,activations=int8}", "--targets", "onnx,pytorch",
                  "--eval", spec, "--calibration-data", str(_calibration(tmp_path)), "-o", str(tmp_path / "out"),
                  "--runs", "3", "--check-equivalence"])
     out, err = capsys.readouterr()

@@ -101,6 +101,18 @@ class CrossbarBackend(Backend):
         get_device(self.device)
 
     # ---- what passes see of this target ---------------------------------------------------
+    def costs(self, graph: Graph, artifact: Artifact, settings) -> dict:
+        """The cost report's crossbar columns, estimated from the mapped design (docs/costs.md)."""
+        info = artifact.info
+        batch = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].shape else 1
+        latency = info["latency_s"]
+        estimated = f"estimated: {self.device} preset, {self.rows}x{self.cols} tiles (backends/crossbar/costs.py)"
+        return {"tiles": info["tiles"], "utilisation": info["utilisation"], "energy_j": info["energy_j"],
+                "latency_s": latency, "area_mm2": info["area_mm2"],
+                "throughput_fps": batch / latency if latency else None, "device": self.device,
+                "basis": {k: estimated for k in ("tiles", "utilisation", "energy_j", "latency_s", "area_mm2",
+                                                 "throughput_fps")}}
+
     def describe_target(self, description: TargetDescription) -> TargetDescription:
         return description.with_options(crossbar_rows=self.rows, crossbar_cols=self.cols, cell_bits=self.cell_bits)
 

@@ -15,10 +15,12 @@ energy, latency and area estimates (estimates.py, constants in costs.py) and, wi
 folder, writes mapping.json, network.csv (NeuroSim's network format), report.json, tile_map.png
 and energy.png (report.py, plots.py).
 
-Quantization: a graph from the `quantize` pass is mapped with its own codes (integer_form.py);
-a layer the graph left float is quantized here, weights symmetric per output channel at
-`weight-bits` and inputs per tensor at `input-bits` from each call's range; `weight-bits=none`
-or `input-bits=none` makes such a layer an error instead.
+Quantization: a graph from the `quantize` pass is mapped with its own codes (integer_form.py),
+and so is a graph after `integerize`, whose int_conv / int_linear / int_matmul layers hand on
+their int32 accumulators: with ideal devices and converters its simulation is the integer
+interpreter bit for bit. A layer the graph left float is quantized here, weights symmetric
+per output channel at `weight-bits` and inputs per tensor at `input-bits` from each call's range;
+`weight-bits=none` or `input-bits=none` makes such a layer an error instead.
 
 `precision=bfloat16` runs the tile products in bfloat16 (exact for the 0/1 input bits and the
 integer levels of ideal devices, rounding noisy conductances and the column sums to 8 mantissa

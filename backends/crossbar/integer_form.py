@@ -1,9 +1,10 @@
 """The integer form of one weighted layer, as the crossbar computes it.
 
 A mapped layer is a set of integer matrices (one per group, [outputs, inputs]) with one scale per
-output, and a rule turning its float activation into integer input codes. The crossbar computes
+output, and a rule turning its activation into integer input codes. The crossbar computes
 acc = sum(W_int * q) exactly in integers; the digital unit subtracts the input zero point
-(zp * column sums) and dequantizes: y = acc * weight_scale * input_scale (+ bias).
+(zp * column sums) and dequantizes: y = acc * weight_scale * input_scale (+ bias), or, for a
+layer of the integer form, adds the int32 bias and hands on the int32 accumulator.
 
 Where the integers come from:
 * `from_fake_quant`: the `quantize` pass's graph: the weight is the output of a `fake_quant` node
@@ -13,8 +14,11 @@ Where the integers come from:
   asymmetric and per-tensor/per-channel FP formats all become exact integers.
 * `on_the_fly`: a layer the graph left float: symmetric per-output-channel weights at
   `weight-bits`, inputs quantized per call at `input-bits` (dynamic, per tensor).
-* An integer-lowered graph (explicit int weights and activations, int32 accumulation) plugs in
-  as one more constructor here that reads those nodes; nothing downstream changes.
+* the integer form, from the `integerize` pass: `int_conv` / `int_linear` / `int_matmul` with
+  a constant of weight codes. The matrices are the codes minus the weight zero point, the input
+  codes arrive as integers with the node's zero point, the scales are read from the IntAnnotations
+  (for the report; the product needs none). Such a layer's result is the op's int32 accumulator,
+  bias included, so every other node of the graph runs as the interpreter runs it.
 """
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ from compiler.ir import Node, Value
 from compiler.ops import get_op
 from compiler.ops.interfaces import WeightLayout
 from compiler.quant import QuantAnnotation
-from compiler.quant.formats import BlockFormat, FloatFormat, IntFormat, parse_format
+from compiler.quant.formats import BlockFormat, FloatFormat, FormatError, IntFormat, parse_format
+from compiler.quant.int_annotation import IntAnnotation
+from compiler.quant.integer import broadcast_along
 from compiler.quant.kernels import expand_scale
 
 
@@ -71,6 +77,8 @@ class InputCodes:
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, float, int, int, int]:
         """(codes as float32 integers, scale per code, zero point, code min, code max)."""
+        if not x.dtype.is_floating_point:  # the integer form: the tensor holds the codes
+            return x.float(), self.scale * self.quantum, self.zero_point, self.qmin, self.qmax
         if self.scale is not None:
             step = self.scale * self.quantum
             codes = torch.round(x.double() / step) + self.zero_point
@@ -96,6 +104,7 @@ class IntegerLayer:
     kind: str                   # "gather" (conv, im2col), "rows" (linear/matmul), "scatter" (transposed conv)
     weight_format: str
     kernel: tuple[int, ...] = ()
+    accumulator: bool = False   # the result is the int32 accumulator (integer form), not a float
 
     @property
     def groups(self) -> int:
@@ -176,6 +185,9 @@ def _input_codes(node: Node, layout: WeightLayout, input_bits: int | None) -> In
     x = node.inputs[layout.activations[0]]
     fq = x.producer if x.producer is not None and x.producer.op == "fake_quant" else None
     if fq is None:
+        island = _dequantized_codes(x)
+        if island is not None:
+            return island
         if input_bits is None:
             raise BackendError(f"{_where(node)}: its input %{x.name} is not quantized and option "
                                f"'input-bits' is none", where=_where(node),
@@ -207,17 +219,102 @@ def _compact(lo: int, hi: int) -> torch.dtype:
     return torch.int64
 
 
+def _code_range_of(value: Value, ann: IntAnnotation | None) -> tuple[int, int]:
+    """The codes an integer-form value holds: its annotated format's range, else its dtype's."""
+    try:
+        fmt = parse_format(ann.format) if ann is not None else None
+    except FormatError:  # int32 and wider: no code format, the dtype bounds it
+        fmt = None
+    if isinstance(fmt, IntFormat):
+        return fmt.qmin, fmt.qmax
+    info = torch.iinfo(value.dtype)
+    return info.min, info.max
+
+
+def _annotated_scale(node: Node, ann: IntAnnotation | None) -> torch.Tensor | None:
+    scale = node.graph.weights.get(ann.scale) if ann is not None and node.graph is not None else None
+    return None if scale is None else scale.data.double()
+
+
+def _zero_point(node: Node, operand: int, what: str) -> torch.Tensor | None:
+    """The constant zero point of operand 0 or 1: the integer ops list one optional zero-point input
+    per operand, in operand order, after the operands and the bias."""
+    slots = [i for i, name in enumerate(get_op(node.op).inputs) if name.rstrip("?").endswith("zero_point")]
+    v = node.inputs[slots[operand]] if slots[operand] < len(node.inputs) else None
+    if v is None:
+        return None
+    if v.data is None:
+        raise BackendError(f"{_where(node)}: its {what} zero point %{v.name} is computed at run time",
+                           where=_where(node), hint="fold it into a constant first (fold-constants)")
+    return v.data.to(torch.int64)
+
+
+def _integer_weight(node: Node, layout: WeightLayout, w: Value):
+    """An integer-form weight: (codes - zero point in the weight's shape, per-element scale, wmin, wmax, format)."""
+    ann = w.annotation(IntAnnotation)
+    codes, (lo, hi) = w.data.to(torch.int64), _code_range_of(w, ann)
+    zp = _zero_point(node, layout.weight, "weight")
+    if zp is not None:  # per tensor, or per output channel
+        codes = codes - broadcast_along(zp, codes.dim(), layout.out_axis)
+        lo, hi = lo - int(zp.max()), hi - int(zp.min())
+    scale = _annotated_scale(node, ann)
+    scale_full = (torch.ones(()) if scale is None else expand_scale(scale, codes, ann.axis, 0)).double()
+    fmt_name = ann.format if ann is not None else str(w.dtype).removeprefix("torch.")
+    return codes, scale_full.expand(codes.shape), lo, hi, fmt_name
+
+
+def _dequantized_codes(x: Value) -> InputCodes | None:
+    """A float layer's input that is `dequantize(codes)` per tensor (a float island of the integer
+    form, e.g. a transposed conv integerize leaves in float): its own codes, read back exactly."""
+    deq = x.producer
+    if deq is None or deq.op != "dequantize" or deq.inputs[0].dtype not in (torch.int8, torch.uint8, torch.int16):
+        return None
+    scale, zp = deq.inputs[1], deq.inputs[2] if len(deq.inputs) > 2 else None
+    if scale.data is None or scale.data.numel() != 1 or (zp is not None and (zp.data is None or zp.data.numel() != 1)):
+        return None
+    qmin, qmax = _code_range_of(deq.inputs[0], deq.inputs[0].annotation(IntAnnotation))
+    return InputCodes(scale=float(scale.data.double()), zero_point=0 if zp is None else int(zp.data.item()),
+                      qmin=qmin, qmax=qmax, source=str(deq.inputs[0].dtype).removeprefix("torch."))
+
+
+def _integer_input(node: Node, layout: WeightLayout) -> InputCodes:
+    x = node.inputs[layout.activations[0]]
+    if x.dtype not in (torch.int8, torch.uint8, torch.int16):
+        raise BackendError(f"{_where(node)}: its input %{x.name} holds {str(x.dtype).removeprefix('torch.')} "
+                           f"codes; the DACs take 8- or 16-bit codes", where=_where(node),
+                           hint="requantize the input to int8/uint8 codes (integerize does)")
+    ann = x.annotation(IntAnnotation)
+    zp = _zero_point(node, layout.activations[0], "input")
+    if (ann is not None and ann.axis is not None) or (zp is not None and bool((zp != zp.flatten()[0]).any())):
+        raise BackendError(f"{_where(node)}: input %{x.name} is quantized per channel; a crossbar column "
+                           f"mixes all input channels at one input scale", where=_where(node),
+                           hint="quantize activations with act-granularity=tensor")
+    scale = _annotated_scale(node, ann)
+    qmin, qmax = _code_range_of(x, ann)
+    return InputCodes(scale=1.0 if scale is None else float(scale.flatten()[0]),
+                      zero_point=0 if zp is None else int(zp.flatten()[0]), qmin=qmin, qmax=qmax,
+                      source=ann.format if ann is not None else str(x.dtype).removeprefix("torch."))
+
+
 def integer_layer(node: Node, weight_bits: int | None, input_bits: int | None) -> IntegerLayer | None:
-    """The layer's integer form, or None when it is not a product with a constant matrix."""
+    """The layer's integer form, or None when it is not a product with a constant matrix.
+
+    A float weight (possibly behind a fake_quant) is quantized as the graph says or on the fly;
+    an integer weight is the codes constant of the integer form."""
     layout = get_op(node.op).layout
     if layout is None or layout.in_axis is None or not layout.activations:
         return None
     w, fq = constant_weight(node, layout)
-    if w is None or not w.dtype.is_floating_point:
+    if w is None or w.dtype == torch.bool:
         return None
     if not layout.spatial_attr and w.rank != 2:  # a batch of matrices (batched matmul): runs digitally
         return None
-    codes, scale_full, wmin, wmax, fmt_name = _weight_codes(node, layout, w, fq, weight_bits)
+    if w.dtype.is_floating_point:
+        codes, scale_full, wmin, wmax, fmt_name = _weight_codes(node, layout, w, fq, weight_bits)
+        inputs, accumulator = _input_codes(node, layout, input_bits), False
+    else:  # the integer form: codes in, int32 accumulator out
+        codes, scale_full, wmin, wmax, fmt_name = _integer_weight(node, layout, w)
+        inputs, accumulator = _integer_input(node, layout), True
     matrices = layout.matrices(codes, node)
     out_scale = _per_output(scale_full, node, layout)
     kernel = tuple(w.shape[2:]) if layout.spatial_attr else ()
@@ -229,4 +326,4 @@ def integer_layer(node: Node, weight_bits: int | None, input_bits: int | None) -
         matrices = m.reshape(g, out_g * ksize, k_total // ksize)
         out_scale = out_scale.repeat_interleave(ksize, dim=1)
     return IntegerLayer(node, layout, matrices.to(_compact(wmin, wmax)).contiguous(), out_scale.double(), wmin, wmax,
-                        _input_codes(node, layout, input_bits), kind, fmt_name, kernel)
+                        inputs, kind, fmt_name, kernel, accumulator)

@@ -7,6 +7,12 @@ and adds the bias. Every other node (residual adds, pooling, norms, activations,
 softmax and activation-by-activation matmuls, the fake_quant of activations) runs in float
 through the op registry, as the interpreter runs it. Weight fake_quant nodes read only by mapped
 layers are absorbed (their weights live in the tiles).
+
+A graph in integer form (after `integerize`) runs the same way: its int_conv / int_linear /
+int_matmul layers read integer codes straight into the DACs and hand on the int32 accumulator
+(bias included; a noisy product rounded to the nearest integer), and its requantize, quantize,
+dequantize, max_pool and int32 adds run through the op registry as in the interpreter. With ideal
+devices and converters every accumulator is the interpreter's, so the outputs are bit for bit.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ from compiler.context import DEFAULT_CONTEXT
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Node, Value
 from compiler.ops import get_op
+
+INT32 = torch.iinfo(torch.int32)
 
 
 class CrossbarSimulator:
@@ -98,11 +106,22 @@ class CrossbarSimulator:
         acc = self.integer_product(node, vectors, qmin, qmax)
         if zp:
             acc = acc - zp * layer.matrices.sum(dim=2).flatten().double()
+        if layer.accumulator:
+            return self.accumulator(node, shape(acc), bias)
         y = shape((acc * (layer.out_scale.flatten() * step)).float())
         if bias is not None:
             axis = layer.layout.output_channel_axis(node)
             y = y + bias.view([-1 if d == axis else 1 for d in range(y.dim())])
         return y.to(x.dtype)
+
+    def accumulator(self, node: Node, acc: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The integer form's int32 result: acc (float64, exact integers on ideal tiles) plus the
+        int32 bias, rounded (noisy products) and saturated to int32. Contiguous like the
+        interpreter's (torch's uint8 max_pool2d fails on the channels-last strides of im2col)."""
+        if bias is not None:
+            axis = self.mappings[node].layer.layout.output_channel_axis(node)
+            acc = acc + bias.double().view([-1 if d == axis else 1 for d in range(acc.dim())])
+        return acc.round().clamp(INT32.min, INT32.max).to(torch.int32).contiguous()
 
     # ---- the graph ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -9,9 +9,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compiler import calibration
-from compiler.backend import Artifact, Backend, get_backend
-from compiler.errors import PipelineError
+from compiler import calibration, memory
+from compiler.atomic import transaction
+from compiler.backend import Artifact, Backend, all_backends, get_backend
+from compiler.errors import FrontendError, PipelineError
 from compiler.frontend import import_model
 from compiler.interpreter import interpret
 from compiler.ir import Graph
@@ -47,7 +48,11 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     With `check_equivalence`, every pass and the final artifact are compared numerically with
     the graph before them on the example inputs (or random ones).
     `calibration_data` (a tensor, a list of tensors or an iterable of batches) feeds passes that
-    calibrate (quantize); by default they calibrate on the example inputs.
+    calibrate (quantize); by default they calibrate on the example inputs, or on random inputs
+    generated only if a pass asks for them.
+    Without a target, a pipeline file's `target` line or the output's suffix (`.onnx`) names it.
+    All outputs are committed together once every lowering and check succeeded
+    (`compiler.atomic.transaction`); memory is bounded by `compiler.memory`.
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
@@ -56,20 +61,25 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     graph = import_model(model, example_inputs, input_shapes)
     report.seconds["import"] = time.perf_counter() - started
     report.model = {"name": graph.name, "before": graph_summary(graph)}
+    if not graph.outputs:
+        raise FrontendError(f"graph '{graph.name}' has no outputs", hint="a model must return at least one tensor")
 
     parsed = _as_pipeline(pipeline)
-    backends = _as_backends(target if target is not None else parsed.target)
+    backends = _as_backends(target if target is not None else parsed.target if parsed.target is not None
+                            else _target_for(output))
     outputs = _as_outputs(output, len(backends))
-    inputs = tuple(example_inputs) if example_inputs is not None else random_inputs(graph)
+    inputs = tuple(example_inputs) if example_inputs is not None else \
+        random_inputs(graph) if check_equivalence else None  # otherwise built only if a pass asks
     if print_ir_after_all and ir_dump is None:
         ir_dump = _dump_to_stderr
     manager = PassManager(parsed.passes, verify_each=verify_each, check_equivalence=check_equivalence,
                           equivalence_inputs=inputs, ir_dump=ir_dump,
                           reproducer_dir=Path(reproducer_dir) if reproducer_dir else None, on_pass=on_pass)
-    with calibration.calibration_data(calibration_data if calibration_data is not None else inputs,
+    with calibration.calibration_data(calibration_data if calibration_data is not None else
+                                      inputs if inputs is not None else GeneratedInputs(graph),
                                       source="user data" if calibration_data is not None else
                                       "example inputs" if example_inputs is not None else "generated inputs",
-                                      graph=graph):
+                                      graph=graph if calibration_data is not None or inputs is not None else None):
         report.passes = manager.run(graph)
     report.seconds["passes"] = sum(p.seconds for p in report.passes)
     report.seconds["verify"] = sum(p.verify_seconds for p in report.passes)
@@ -77,16 +87,17 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
 
     artifacts = []
     expected = interpret(graph, *inputs) if check_equivalence and backends else None
-    for backend, out in zip(backends, outputs):
-        start = time.perf_counter()
-        artifact = backend.lower(graph, out)
-        row = {"target": str(backend), "output": str(out) if out is not None else None,
-               "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
-               "info": artifact.info}
-        if expected is not None and artifact.runner is not None:
-            row["max_abs_diff"], row["max_rel_diff"] = max_difference(expected, artifact.run(*inputs))
-        artifacts.append(artifact)
-        report.artifacts.append(row)
+    with transaction():  # every output, or none: moved into place only after all lowerings and checks
+        for backend, out in zip(backends, outputs):
+            start = time.perf_counter()
+            artifact = backend.lower(graph, out)
+            row = {"target": str(backend), "output": str(out) if out is not None else None,
+                   "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
+                   "info": artifact.info}
+            if expected is not None and artifact.runner is not None:
+                row["max_abs_diff"], row["max_rel_diff"] = max_difference(expected, artifact.run(*inputs))
+            artifacts.append(artifact)
+            report.artifacts.append(row)
     if len(backends) == 1:
         report.target, report.output = report.artifacts[0]["target"], report.artifacts[0]["output"]
     elif backends:
@@ -99,6 +110,7 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
 
 def random_inputs(graph: Graph, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Inputs of the graph's types: normal floats, zero integers (valid indices)."""
+    memory.check(sum(memory.tensor_bytes(v.shape, v.dtype) for v in graph.inputs), "random example inputs")
     gen = torch.Generator().manual_seed(seed)
     out = []
     for v in graph.inputs:
@@ -107,6 +119,16 @@ def random_inputs(graph: Graph, seed: int = 0) -> tuple[torch.Tensor, ...]:
         else:
             out.append(torch.zeros(v.shape, dtype=v.dtype))
     return tuple(out)
+
+
+class GeneratedInputs:
+    """Random inputs for calibrating passes, generated only when a pass iterates them."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def __iter__(self):
+        yield random_inputs(self.graph)
 
 
 def _as_pipeline(pipeline: str | Path | Pipeline | Sequence[Pass]) -> Pipeline:
@@ -125,6 +147,20 @@ def _as_backends(target) -> list[Backend]:
         return []
     targets = [target] if isinstance(target, (str, Backend)) else list(target)
     return [t if isinstance(t, Backend) else get_backend(t)() for t in targets]
+
+
+def _target_for(output) -> str | None:
+    """The target an output path's suffix names (`model.onnx` -> onnx), when no target is given."""
+    if output is None:
+        return None
+    if not isinstance(output, (str, Path)):
+        raise PipelineError("several outputs need their targets named", hint="pass target=[...]")
+    suffix = Path(output).suffix.lower()
+    for name, cls in all_backends().items():
+        if cls.suffix and cls.suffix == suffix:
+            return name
+    raise PipelineError(f"no target given for output '{output}', and its suffix names none",
+                        hint="name one: --target pytorch (writes a folder) or --target onnx (a .onnx file)")
 
 
 def _as_outputs(output, count: int) -> list[Path | None]:

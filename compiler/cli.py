@@ -56,17 +56,20 @@ def _parser() -> argparse.ArgumentParser:
                           help="inline pipeline (fold-bn,dce) or a pipeline file")
     compile_.add_argument("--target", default=None,
                           help="comma-separated targets (pytorch, onnx, or all); default: the pipeline file's")
-    compile_.add_argument("-o", "--output", type=Path, default=None,
+    compile_.add_argument("-o", "--output", type=_path_arg, default=None,
                           help="output path; with several targets, a directory holding one output each")
-    compile_.add_argument("--report", type=Path, default=None, help="write the JSON report here")
+    compile_.add_argument("--report", type=_path_arg, default=None, help="write the JSON report here")
     compile_.add_argument("--check-equivalence", action="store_true",
                           help="compare outputs before/after every pass and of every artifact")
     compile_.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     compile_.add_argument("--no-verify", action="store_true", help="skip IR verification after each pass")
-    compile_.add_argument("--calibration-data", type=Path, default=None, metavar="FILE.npy|.npz",
+    compile_.add_argument("--calibration-data", type=_path_arg, default=None, metavar="FILE.npy|.npz",
                           help="batches for calibrating passes (quantize); default: the example inputs")
-    compile_.add_argument("--reproducer-dir", type=Path, default=None,
-                          help="where crash reproducers go (default: the temp dir)")
+    compile_.add_argument("--reproducer-dir", type=_path_arg, default=None,
+                          help="where crash reproducers go (default: a private folder of yours in the temp dir)")
+    compile_.add_argument("--max-memory", default=None, metavar="SIZE",
+                          help="bound on what inputs, checks and data files may allocate (default 4GiB, "
+                               "or $NNFORGE_MAX_MEMORY)")
     compile_.set_defaults(command="compile", run=_cmd_compile)
 
     inspect = sub.add_parser("inspect", parents=[common], help="per-layer table of a model")
@@ -79,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     passes = sub.add_parser("passes", parents=[common], help="list passes and their options")
     passes.set_defaults(command="passes", run=_cmd_passes)
     return parser
+
+
+def _path_arg(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return Path(text)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -104,26 +113,32 @@ def _load(args):
 def _cmd_compile(args) -> int:
     from compiler import calibration
     from compiler.api import compile
+    from compiler.atomic import transaction
+    from compiler.memory import memory_limit
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
 
-    loaded, inputs, shapes, _ = _load(args)
-    targets = None
-    if args.target:
-        names = [t.strip() for t in args.target.split(",") if t.strip()]
-        targets = list(all_backends()) if names == ["all"] else names
-    outputs = _outputs(targets, args.output)
-    console = Console(stderr=True)
-    with progress(console) as on_pass:
-        result = compile(loaded.model, example_inputs=inputs, pipeline=args.pipeline, target=targets,
-                         output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
-                         check_equivalence=args.check_equivalence,
-                         print_ir_after_all=args.print_ir_after_all,
-                         reproducer_dir=args.reproducer_dir, on_pass=on_pass,
-                         calibration_data=calibration.load_file(args.calibration_data)
-                         if args.calibration_data else None)
-    if args.report is not None:
-        result.report.write(args.report)
+    with memory_limit(args.max_memory):
+        loaded, inputs, shapes, _ = _load(args)
+        targets = None
+        if args.target is not None:
+            names = [t.strip() for t in args.target.split(",") if t.strip()]
+            if not names:
+                raise UserInputError(f"--target '{args.target}' names no target",
+                                     hint=f"name one or more of: {', '.join(all_backends())}, or all")
+            targets = list(all_backends()) if names == ["all"] else names
+        outputs = _outputs(targets, args.output)
+        console = Console(stderr=True)
+        with transaction(), progress(console) as on_pass:  # outputs and report are written together, or not at all
+            result = compile(loaded.model, example_inputs=inputs, pipeline=args.pipeline, target=targets,
+                             output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
+                             check_equivalence=args.check_equivalence,
+                             print_ir_after_all=args.print_ir_after_all,
+                             reproducer_dir=args.reproducer_dir, on_pass=on_pass,
+                             calibration_data=calibration.load_file(args.calibration_data)
+                             if args.calibration_data else None)
+            if args.report is not None:
+                result.report.write(args.report)
     print_report(_stdout_console(), result.report)
     return 0
 

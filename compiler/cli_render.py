@@ -6,11 +6,12 @@ import dataclasses
 from typing import Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from compiler.ir import Graph
 from compiler.metrics import node_macs, node_params
-from compiler.options import format_value, option_fields, type_name
+from compiler.options import describe_type, format_value, option_fields
 from compiler.printer import format_type
 from compiler.report import Report
 
@@ -80,4 +81,5 @@ def print_passes(console: Console) -> None:
         console.print(f"    {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
         for option, (field, tp) in option_fields(cls).items():
             default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-            console.print(f"    {option}: {type_name(tp)} = {format_value(default)}", highlight=False)
+            console.print(escape(f"    {option}: {describe_type(field, tp)} = {format_value(default)}"),
+                          highlight=False)

@@ -12,7 +12,7 @@ from typing import Callable, ClassVar, TypeVar
 
 from compiler.errors import PipelineError
 from compiler.ir import Graph
-from compiler.options import format_options
+from compiler.options import check_ranges, format_options
 from compiler.suggest import did_you_mean
 
 
@@ -27,6 +27,9 @@ class Pass:
 
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = True  # exact passes preserve outputs to float rounding
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # every number option within the range its field declares
 
     def run(self, graph: Graph) -> PassResult:  # pragma: no cover - abstract
         raise NotImplementedError

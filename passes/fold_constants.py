@@ -18,8 +18,10 @@ from typing import ClassVar
 import torch
 
 from compiler.errors import IRError
+from compiler import memory
 from compiler.ir import Graph, Node, TensorType
 from compiler.ops import get_op
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 
 # Ops that only move a parameter's numbers around: their result is still that parameter.
@@ -40,11 +42,7 @@ class FoldConstants(Pass):
     """Evaluate nodes whose inputs are all constants and replace them with constants."""
 
     exact: ClassVar[bool] = True
-    max_elements: int = 1 << 24
-
-    def __post_init__(self) -> None:
-        if self.max_elements < 0:
-            raise ValueError("max-elements must be >= 0")
+    max_elements: int = option(1 << 24, low=0, high=2**31 - 1)
 
     def run(self, graph: Graph) -> PassResult:
         outputs = set(graph.outputs)
@@ -55,7 +53,8 @@ class FoldConstants(Pass):
                 continue
             if all(not out.users and out not in outputs for out in node.outputs):
                 continue  # dead: dce removes it without computing it
-            if any(out.type.numel > self.max_elements for out in node.outputs):
+            if any(out.type.numel > self.max_elements for out in node.outputs) or \
+                    sum(memory.tensor_bytes(out.shape, out.dtype) for out in node.outputs) > memory.limit():
                 skipped += 1
                 continue
             self._fold(graph, node)

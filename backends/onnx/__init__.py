@@ -31,6 +31,7 @@ from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
+from compiler.options import option
 
 MIN_OPSET, MAX_OPSET = 17, 24
 PROTOBUF_LIMIT = 2**31 - 1        # larger models go to external data
@@ -63,12 +64,8 @@ class OnnxBackend(Backend):
     """Lower to an ONNX ModelProto; with an output path, write the .onnx file."""
 
     suffix = ".onnx"
-    opset: int = 17
+    opset: int = option(17, low=MIN_OPSET, high=MAX_OPSET)
     check: bool = True
-
-    def __post_init__(self) -> None:
-        if not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
 
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
@@ -122,7 +119,7 @@ class OnnxBackend(Backend):
             info["check"] = self._check(_weights_as_inputs(data))
             with atomic_path(output) as tmp:
                 tmp.write_bytes(data)
-        info["bytes"] = len(data) + data_path.stat().st_size
+            info["bytes"] = len(data) + tmp_data.stat().st_size
         info["external_data"] = data_path.name
         return Artifact(target=self.name, obj=model, files=[output, data_path],
                         runner=OrtRunner(output, graph, outputs), info=info)

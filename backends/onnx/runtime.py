@@ -1,11 +1,15 @@
 """Running an exported model in onnxruntime (CPU), with inputs and outputs as torch tensors."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
+from compiler.atomic import current_path
+from compiler.errors import BackendError
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph
 
@@ -15,6 +19,8 @@ class OrtRunner:
 
     The InferenceSession is created on the first call, so lowering never pays for it.
     `model` is the serialized ModelProto, or the path of a model with external data.
+    onnxruntime's refusals (no CPU kernel for an op or dtype, a model it cannot load) are one
+    BackendError naming what it said.
     """
 
     def __init__(self, model: bytes | Path, graph: Graph, output_names: Sequence[str]):
@@ -30,12 +36,44 @@ class OrtRunner:
             import onnxruntime as ort
 
             options = ort.SessionOptions()
-            options.log_severity_level = 3  # errors only
-            model = str(self.model) if isinstance(self.model, Path) else self.model
-            self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            options.log_severity_level = 4  # fatal only: refusals come back as one BackendError
+            model = str(current_path(self.model)) if isinstance(self.model, Path) else self.model
+            with _ort_errors("load"):
+                self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return self._session
 
     def __call__(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         check_inputs(self.graph, inputs)
-        feed = {name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.input_names, inputs)}
-        return [torch.from_numpy(r) for r in self.session.run(self.output_names, feed)]
+        feed = {name: _to_numpy(t) for name, t in zip(self.input_names, inputs)}
+        session = self.session
+        with _ort_errors("run"):
+            results = session.run(self.output_names, feed)
+        return [_to_torch(r) for r in results]
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16; onnxruntime takes ml_dtypes' one
+        import ml_dtypes
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def _to_torch(a: np.ndarray) -> torch.Tensor:
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+@contextmanager
+def _ort_errors(what: str) -> Iterator[None]:
+    """onnxruntime raises its own exception classes (not RuntimeError): one message for them."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__module__ != "onnxruntime.capi.onnxruntime_pybind11_state":
+            raise
+        message = (str(exc).split(" : ", 2)[-1].strip().splitlines() or [""])[0][:500]
+        raise BackendError(f"onnxruntime cannot {what} the exported model: {message}",
+                           hint="onnxruntime's CPU kernels do not cover every op and dtype the IR "
+                                "allows (bfloat16, FP4); the .onnx file itself is valid ONNX") from None

@@ -245,7 +245,8 @@ def _checked_target(target: Path) -> Path:
 
 
 def _write_error(target: Path, exc: OSError) -> UserInputError:
-    return UserInputError(f"cannot write '{target}': {exc.strerror or exc}",
+    shown = str(target) if len(str(target)) <= 200 else str(target)[:200] + "..."
+    return UserInputError(f"cannot write '{shown}': {exc.strerror or exc}",
                           hint="check that the folder exists, is writable, and the name is not too long")
 
 

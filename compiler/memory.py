@@ -3,8 +3,8 @@
 A 59-byte model can declare a 4 GB input and a ConstantOfShape of 16 GiB; generating example
 inputs, interpreting the graph, or reading a calibration file would then allocate what the
 file only claims. Each of those asks `check()` (or `check_graph()`) first and gets one clear
-error instead. The bound is `DEFAULT_LIMIT`, the `NNFORGE_MAX_MEMORY` environment variable, or
-`compile(max_memory=...)` / the CLI's `--max-memory` (`memory_limit()` sets it for a block).
+error instead. The bound is what `memory_limit()` sets for a block (the CLI's `--max-memory` does
+so around a compile), else the `NNFORGE_MAX_MEMORY` environment variable, else `DEFAULT_LIMIT`.
 Weights already held by the model are not counted: they exist before nnforge runs.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def parse_size(text: str) -> int:
 
 
 def limit() -> int:
-    """The bound in bytes for this block (memory_limit), else the environment's, else the default."""
+    """The bound in bytes: this block's (memory_limit), else the environment's, else the default."""
     value = _LIMIT.get()
     if value is not None:
         return value
@@ -68,8 +68,8 @@ def check(nbytes: int, what: str) -> None:
     if nbytes > bound:
         raise UserInputError(f"{what} would need {format_bytes(nbytes)}, over the memory limit of "
                              f"{format_bytes(bound)}",
-                             hint=f"raise the limit with --max-memory (or {ENV_VAR}, or compile(max_memory=...)) "
-                                  "if the machine has the memory, or declare smaller shapes")
+                             hint=f"if the machine has the memory, raise the limit: --max-memory, {ENV_VAR}, or "
+                                  "compiler.memory.memory_limit(...) around compile(); else declare smaller shapes")
 
 
 def tensor_bytes(shape, dtype) -> int:

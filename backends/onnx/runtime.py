@@ -1,11 +1,12 @@
 """Running an exported model in onnxruntime (CPU), with inputs and outputs as torch tensors."""
 from __future__ import annotations
 
+import ctypes
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
+import onnx
 import torch
 
 from compiler.atomic import current_path
@@ -44,25 +45,33 @@ class OrtRunner:
 
     def __call__(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         check_inputs(self.graph, inputs)
-        feed = {name: _to_numpy(t) for name, t in zip(self.input_names, inputs)}
         session = self.session
+        bfloat16 = any(v.dtype == torch.bfloat16 for v in (*self.graph.inputs, *self.graph.outputs))
         with _ort_errors("run"):
-            results = session.run(self.output_names, feed)
-        return [_to_torch(r) for r in results]
+            if bfloat16:  # numpy has no bfloat16: pass raw 16-bit buffers tagged with the ONNX type
+                values = session.run_with_ort_values(
+                    self.output_names, {n: _ort_value(t) for n, t in zip(self.input_names, inputs)})
+                return [_from_ort_value(v) for v in values]
+            feed = {name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.input_names, inputs)}
+            return [torch.from_numpy(r) for r in session.run(self.output_names, feed)]
 
 
-def _to_numpy(t: torch.Tensor) -> np.ndarray:
+def _ort_value(t: torch.Tensor):
+    import onnxruntime as ort
+
     t = t.detach().cpu().contiguous()
-    if t.dtype == torch.bfloat16:  # numpy has no bfloat16; onnxruntime takes ml_dtypes' one
-        import ml_dtypes
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.numpy()
+    if t.dtype == torch.bfloat16:
+        return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(t.view(torch.int16).numpy(),
+                                                               onnx.TensorProto.BFLOAT16)
+    return ort.OrtValue.ortvalue_from_numpy(t.numpy())
 
 
-def _to_torch(a: np.ndarray) -> torch.Tensor:
-    if a.dtype.name == "bfloat16":
-        return torch.from_numpy(np.ascontiguousarray(a).view(np.int16)).view(torch.bfloat16)
-    return torch.from_numpy(a)
+def _from_ort_value(value) -> torch.Tensor:
+    if value.data_type() == "tensor(bfloat16)":
+        out = torch.empty(value.shape(), dtype=torch.bfloat16)
+        ctypes.memmove(out.data_ptr(), value.data_ptr(), out.numel() * out.element_size())
+        return out
+    return torch.from_numpy(value.numpy())
 
 
 @contextmanager

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
-from compiler.ops.registry import Attr, OpDef, prod, raise_shape, register_op
+from compiler.ops.registry import INT32_MAX, NON_NEGATIVE, POSITIVE, Attr, OpDef, prod, raise_shape, register_op
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
 _CONV_T = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)
@@ -78,8 +78,8 @@ def _embedding_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
 
 register_op(OpDef(
     name="conv", inputs=("x", "weight", "bias?"), category="nn",
-    attrs={"stride": Attr("ints"), "padding": Attr("ints"), "dilation": Attr("ints"),
-           "groups": Attr("int", 1)},
+    attrs={"stride": POSITIVE, "padding": NON_NEGATIVE, "dilation": POSITIVE,
+           "groups": Attr("int", 1, low=1, high=INT32_MAX)},
     torch_call=lambda i, a: (_CONV[len(a["stride"]) - 1], (i[0], i[1], optional(i, 2)),
                              {"stride": a["stride"], "padding": a["padding"],
                               "dilation": a["dilation"], "groups": a["groups"]}),
@@ -90,8 +90,8 @@ register_op(OpDef(
 
 register_op(OpDef(
     name="conv_transpose", inputs=("x", "weight", "bias?"), category="nn",
-    attrs={"stride": Attr("ints"), "padding": Attr("ints"), "output_padding": Attr("ints"),
-           "dilation": Attr("ints"), "groups": Attr("int", 1)},
+    attrs={"stride": POSITIVE, "padding": NON_NEGATIVE, "output_padding": NON_NEGATIVE,
+           "dilation": POSITIVE, "groups": Attr("int", 1, low=1, high=INT32_MAX)},
     torch_call=lambda i, a: (_CONV_T[len(a["stride"]) - 1], (i[0], i[1], optional(i, 2)),
                              {"stride": a["stride"], "padding": a["padding"],
                               "output_padding": a["output_padding"], "groups": a["groups"],

@@ -7,6 +7,8 @@ from compiler.ops.nn import optional
 from compiler.ir import TensorType
 from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
 
+EPS = Attr("float", 1e-5, low=0.0)  # a negative epsilon makes the variance negative: NaN
+
 
 def _batch_norm_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     from compiler.errors import IRError
@@ -20,7 +22,7 @@ def _batch_norm_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorT
 
 register_op(OpDef(
     name="batch_norm", inputs=("x", "mean", "var", "weight?", "bias?"), category="norm",
-    attrs={"eps": Attr("float", 1e-5)},
+    attrs={"eps": EPS},
     torch_call=lambda i, a: (F.batch_norm, (i[0], i[1], i[2], optional(i, 3), optional(i, 4)),
                              {"training": False, "momentum": 0.0, "eps": a["eps"]}),
     infer_fn=_batch_norm_infer,
@@ -28,7 +30,7 @@ register_op(OpDef(
 
 register_op(OpDef(
     name="layer_norm", inputs=("x", "weight?", "bias?"), category="norm",
-    attrs={"normalized_shape": Attr("ints"), "eps": Attr("float", 1e-5)},
+    attrs={"normalized_shape": Attr("ints"), "eps": EPS},
     torch_call=lambda i, a: (F.layer_norm, (i[0], a["normalized_shape"], optional(i, 1),
                                             optional(i, 2), a["eps"]), {}),
     infer_fn=same_as_first,
@@ -36,7 +38,7 @@ register_op(OpDef(
 
 register_op(OpDef(
     name="group_norm", inputs=("x", "weight?", "bias?"), category="norm",
-    attrs={"num_groups": Attr("int"), "eps": Attr("float", 1e-5)},
+    attrs={"num_groups": Attr("int"), "eps": EPS},
     torch_call=lambda i, a: (F.group_norm, (i[0], a["num_groups"], optional(i, 1), optional(i, 2),
                                             a["eps"]), {}),
     infer_fn=same_as_first,

@@ -22,14 +22,20 @@ REQUIRED = object()
 TorchCall = tuple[Callable[..., Any] | str, tuple, dict]
 
 
+INT32_MAX = 2**31 - 1  # torch's conv and pooling kernels take sizes and strides as 32-bit ints
+
+
 @dataclass(frozen=True)
 class Attr:
-    """One attribute: its kind (int, float, bool, str, ints, floats, dtype, float?), default, choices."""
+    """One attribute: its kind (int, float, bool, str, ints, floats, dtype, float?), default, choices,
+    and for numbers (or each number of a list) the closed range [low, high] they must lie in."""
 
     kind: str
     default: Any = REQUIRED
     choices: tuple = ()
     doc: str = ""
+    low: float | None = None
+    high: float | None = None
 
     def check(self, op: str, name: str, value: Any) -> Any:
         ok, value = _coerce(self.kind, value)
@@ -37,7 +43,17 @@ class Attr:
             raise IRError(f"op '{op}': attribute '{name}' expects {self.kind}, got {value!r}")
         if self.choices and value not in self.choices:
             raise IRError(f"op '{op}': attribute '{name}' must be one of {list(self.choices)}, got {value!r}")
+        numbers = value if isinstance(value, tuple) else (value,) if isinstance(value, (int, float)) else ()
+        if any(not (self.low is None or x >= self.low) or not (self.high is None or x <= self.high)
+               for x in numbers):
+            bounds = f">= {self.low}" if self.high is None else f"<= {self.high}" if self.low is None \
+                else f"in [{self.low}, {self.high}]"
+            raise IRError(f"op '{op}': attribute '{name}' must be {bounds}, got {value!r}")
         return value
+
+
+POSITIVE = Attr("ints", low=1, high=INT32_MAX)       # kernel sizes, strides, dilations
+NON_NEGATIVE = Attr("ints", low=0, high=INT32_MAX)   # paddings
 
 
 def _coerce(kind: str, value: Any) -> tuple[bool, Any]:

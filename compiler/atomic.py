@@ -93,8 +93,8 @@ class Transaction:
                     _move_into_place(entry)
                     done.append(entry)
             except OSError as exc:
-                for entry in reversed(done):
-                    _roll_back(entry)
+                for committed in reversed(done):
+                    _roll_back(committed)
                 raise _write_error(entry.target, exc) from None
         self.abort()  # the staging folders now hold only the replaced versions
 

@@ -28,8 +28,8 @@ def load_model(spec: str) -> LoadedModel:
     """Load the model a CLI user named, with one clear error for each way it can go wrong."""
     path = Path(spec)
     if path.suffix.lower() in MODEL_FILE_SUFFIXES:
-        if not path.is_file():
-            raise UserInputError(f"model file not found: {spec}", hint="check the path")
+        if not _is_file(path):
+            raise UserInputError(f"model file not found: {spec[:200]}", hint="check the path")
         return LoadedModel(path, None, path.stem)
     if ":" not in spec:
         raise UserInputError(f"cannot tell how to load model '{spec}'",
@@ -54,8 +54,8 @@ def load_model(spec: str) -> LoadedModel:
 def _import(where: str):
     if where.endswith(".py"):
         path = Path(where)
-        if not path.is_file():
-            raise UserInputError(f"model file not found: {where}", hint="check the path")
+        if not _is_file(path):
+            raise UserInputError(f"model file not found: {where[:200]}", hint="check the path")
         module_name = f"_nnforge_user_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
@@ -96,6 +96,13 @@ def _unpack(made: Any, spec: str, name: str) -> LoadedModel:
 MAX_DIM = 2**31 - 1   # torch's kernels index dims with 32-bit ints in places
 MAX_RANK = 16
 MAX_ELEMENTS = 2**48  # far past any memory; keeps every size computation inside int64
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, among others
+        return False
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -46,6 +46,9 @@ def build_model(graph: Graph, opset: int) -> tuple[onnx.ModelProto, int]:
 
     Returns the model and its initializers' byte count (ModelProto.ByteSize() costs as much as
     serializing, so the size check uses this instead)."""
+    if not graph.outputs:
+        raise BackendError(f"graph '{graph.name}' has no outputs; onnxruntime cannot load such a model",
+                           hint="a model must return at least one tensor")
     b = OnnxBuilder(graph, opset)
     for node in graph.nodes:
         b.current = node

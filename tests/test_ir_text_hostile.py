@@ -1,0 +1,102 @@
+"""`.nnfir` files at the edges: special floats parse back, malformed text is one IRError, and the
+weights file is never read from outside the IR file's folder."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from compiler.cli import main
+from compiler.errors import FrontendError, IRError
+from compiler.ir import Graph, TensorType
+from compiler.ir_parser import parse_graph
+from compiler.printer import print_graph
+from compiler.quant.annotation import QuantAnnotation
+from frontends.ir_text import load_ir_file
+
+
+def test_inf_and_nan_constants_and_attributes_parse_back():
+    g = Graph("special")
+    x = g.add_input("x", TensorType((3,), torch.float32))
+    c = g.add_constant("c", torch.tensor([-math.inf, math.inf, math.nan]))
+    y = g.create_node("add", [x, c], name="y").output
+    z = g.create_node("clip", [y], {"min": -math.inf, "max": math.inf}, name="z").output
+    z.annotate(QuantAnnotation(format="fp4-e2m1", scale="c", exponent_bias=-math.inf))
+    g.outputs = [z]
+    text = print_graph(g)
+    again = parse_graph(text)
+    assert print_graph(again) == text
+    data = again.weights["c"].data
+    assert data[0] == -math.inf and data[1] == math.inf and math.isnan(data[2])
+
+
+BODY = "graph g(%x: f32[2]) {{\n{lines}\n  return {ret}\n}}\n"
+
+
+def ir(lines: str, ret: str = "%y") -> str:
+    return BODY.format(lines=lines, ret=ret)
+
+
+@pytest.mark.parametrize("text, message", [
+    (ir("  %x: f32[2] = relu(%x)", "%x"), "%x is defined twice"),
+    (ir("  %y: f32[2] = relu(%x)\n  %y: f32[2] = neg(%x)"), "%y is defined twice"),
+    (ir("  %c: f32[3] = constant [1.0, 2.0]\n  %y: f32[2] = relu(%x)"), "typed [3] (3 values) but lists 2"),
+    (ir('  %c: f32[2] = constant ["a", 2.0]\n  %y: f32[2] = relu(%x)'), "must list plain numbers"),
+    (ir("  %c: f32[2] = constant [[1.0], [2.0]]\n  %y: f32[2] = relu(%x)"), "must list plain numbers"),
+    (ir("  %c: f32[] = constant [1.0]\n  %y: f32[2] = relu(%x)"), "lists 1"),
+    (ir("  %c: i8[1] = constant [1000]\n  %y: f32[2] = relu(%x)"), "cannot hold (1000,) as torch.int8"),
+    (ir("  %c: f32[2] = constant " + "[" * 3000 + "]" * 3000 + "\n  %y: f32[2] = relu(%x)"), "nests lists 3001 deep"),
+    ("graph g(%x: f32[99999999999999999999]) {\n  return %x\n}\n", "is too large"),
+    (ir("  %y: f32[2] = clip(%x) {min=" + "9" * 5000 + "}"), "cannot read IR text"),
+    (ir('  %y: f32[1,1,4,4] = resize(%x) {mode="\\N{x}", size=[4,4]}'), "cannot read IR text"),
+    (ir("  %y: f32[2] = relu(%x) @quant<format=(((>"), "cannot read IR text"),
+    (ir("  %y: f32[2] = relu(%x) @quant<nope=1>"), "cannot read IR text"),
+    (ir("  %y: f32[2] = nosuchop(%x)"), "unknown op 'nosuchop'"),
+])
+def test_malformed_ir_text_is_one_irerror(text, message):
+    with pytest.raises(IRError) as info:
+        parse_graph(text)
+    assert message in info.value.render()
+
+
+def write_ir(folder, name="r"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.nnfir"
+    path.write_text("graph g(%x: f32[2]) {\n  %w: f32[2] = weight\n  %y: f32[2] = add(%x, %w)\n  return %y\n}\n")
+    return path
+
+
+def test_a_weights_symlink_leading_outside_the_folder_is_refused(tmp_path):
+    path = write_ir(tmp_path / "model")
+    save_file({"w": torch.ones(2)}, str(tmp_path / "outside.safetensors"))
+    (tmp_path / "model" / "r.safetensors").symlink_to(tmp_path / "outside.safetensors")
+    with pytest.raises(FrontendError, match="points outside the model's folder"):
+        load_ir_file(path)
+
+
+def test_a_weights_symlink_inside_the_folder_is_read(tmp_path):
+    path = write_ir(tmp_path / "model")
+    save_file({"w": torch.ones(2)}, str(tmp_path / "model" / "weights.safetensors"))
+    (tmp_path / "model" / "r.safetensors").symlink_to("weights.safetensors")
+    assert torch.equal(load_ir_file(path).weights["w"].data, torch.ones(2))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"graph g(\xff", "is not UTF-8 text"),
+    (b"", "cannot parse IR text"),
+])
+def test_unreadable_ir_files_are_one_clear_error(tmp_path, capsys, content, message):
+    (tmp_path / "bad.nnfir").write_bytes(content)
+    code = main(["compile", str(tmp_path / "bad.nnfir")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_corrupt_weights_file_is_one_clear_error(tmp_path, capsys):
+    path = write_ir(tmp_path)
+    (tmp_path / "r.safetensors").write_bytes(os.urandom(64))
+    assert main(["compile", str(path)]) == 2
+    assert "cannot read weights" in capsys.readouterr().err

@@ -14,12 +14,14 @@ Three kinds, each case rebuilt from (kind, index) alone so a failure reruns by i
 
 `outcome(kind, index, workdir)` runs one case and names what happened: `ok`, `clean` (one
 NNForgeError), `internal` (an NNForgeError admitting an nnforge bug: a pass crash, a rejected
-lowering), `memory` (MemoryError) or `traceback` (any other exception).
+lowering), `memory` (an allocation failed: the process hit its memory limit) or `traceback` (any
+other exception).
 """
 from __future__ import annotations
 
 import math
 import random
+import struct
 import re
 import traceback
 import types
@@ -57,6 +59,10 @@ def outcome(kind: str, index: int, workdir: Path) -> tuple[str, str]:
         return ("internal" if any(s in text for s in INTERNAL) else "clean"), text.splitlines()[0][:200]
     except MemoryError:
         return "memory", "MemoryError"
+    except RuntimeError as exc:  # torch and onnxruntime report a failed allocation this way
+        if any(s in str(exc) for s in ("can't allocate memory", "bad_alloc", "Failed to allocate")):
+            return "memory", str(exc)[:200]
+        return "traceback", "".join(traceback.format_exception(exc))[-1500:]
     except Exception as exc:  # noqa: BLE001 - this is what the fuzzer hunts
         return "traceback", "".join(traceback.format_exception(exc))[-1500:]
 
@@ -76,12 +82,12 @@ FLOATS = [0.0, -0.0, 0.5, -1.0, 1e30, -1e-30, math.nan, math.inf, -math.inf]
 def _onnx_case(rng: random.Random, workdir: Path) -> None:
     name = rng.choice(sorted(_onnx_seeds()))
     data, shapes = _onnx_seeds()[name]
-    if rng.random() < 0.4:
+    if rng.random() < 0.25:
         data = _mutate_bytes(rng, bytearray(data))
     else:
         model = onnx.ModelProto()
         model.ParseFromString(data)
-        for _ in range(rng.randint(1, 4)):
+        for _ in range(rng.randint(1, 3)):
             _mutate_fields(rng, model)
         data = model.SerializeToString()
     path = workdir / "case.onnx"
@@ -91,7 +97,7 @@ def _onnx_case(rng: random.Random, workdir: Path) -> None:
     if rng.random() < 0.3:
         output = [workdir / "out.onnx", workdir / "out_pt"] if isinstance(target, list) else \
             workdir / ("out.onnx" if target == "onnx" else "out_pt")
-    compile(path, input_shapes=shapes if rng.random() < 0.7 else None, target=target, output=output,
+    compile(path, input_shapes=shapes if rng.random() < 0.9 else None, target=target, output=output,
             pipeline=rng.choice(["", "fold-constants,dce", "fold-bn,dce", "reparam"]),
             check_equivalence=rng.random() < 0.5)
 
@@ -117,8 +123,9 @@ def _mutate_bytes(rng: random.Random, data: bytearray) -> bytes:
 
 def _mutate_fields(rng: random.Random, model: onnx.ModelProto) -> None:
     g = model.graph
-    kind = rng.choice(["attr", "attr_type", "op_type", "input", "output", "init_dims", "init_type", "init_bytes",
-                       "input_dim", "opset", "drop_node", "dup_node", "name"])
+    kind = rng.choice(["attr", "attr", "attr_type", "op_type", "input", "output", "init_dims", "init_type",
+                       "init_bytes", "init_values", "init_values", "input_dim", "opset", "drop_node", "dup_node",
+                       "name"])
     node = rng.choice(g.node) if g.node else None
     if kind == "attr" and node is not None and node.attribute:
         attr = rng.choice(node.attribute)
@@ -153,7 +160,13 @@ def _mutate_fields(rng: random.Random, model: onnx.ModelProto) -> None:
             t.dims[:] = [rng.choice(INTS) for _ in range(rng.randint(0, 5))]
         elif kind == "init_type":
             t.data_type = rng.randint(0, 26)
-        else:
+        elif kind == "init_values" and t.data_type == onnx.TensorProto.FLOAT and t.raw_data:
+            values = bytearray(t.raw_data)
+            for _ in range(rng.randint(1, 4)):
+                i = 4 * rng.randrange(len(values) // 4)
+                values[i:i + 4] = struct.pack("<f", rng.choice(FLOATS + [3e38, -3e38, 1e-45]))
+            t.raw_data = bytes(values)
+        elif kind == "init_bytes":
             t.raw_data = t.raw_data[:rng.randint(0, len(t.raw_data))]
     elif kind == "input_dim" and g.input and g.input[0].type.tensor_type.shape.dim:
         dim = rng.choice(g.input[0].type.tensor_type.shape.dim)

@@ -131,7 +131,7 @@ def _interpolated(cx: Cx, x: Value, out: list[int], scales: list[float], mode: s
     if out[:2] != list(x.shape[:2]) or not 1 <= k <= 3:
         raise cx.unsupported(f"{mode} resizing of {list(x.shape)} to {out} (only the 1-3 spatial dims "
                              "of a batched input can be interpolated)")
-    if cx.attr("antialias", "int", 0) and any(o < n for o, n in zip(out, x.shape)):
+    if cx.flag("antialias", 0) and any(o < n for o, n in zip(out, x.shape)):
         raise cx.unsupported("antialias when downsampling")
     for o, n, s in zip(out[2:], x.shape[2:], scales[2:]):
         if not math.isclose(s, o / n, rel_tol=1e-6):
@@ -144,7 +144,7 @@ def _interpolated(cx: Cx, x: Value, out: list[int], scales: list[float], mode: s
     align = ctm == "align_corners"
     if mode == "cubic":
         a = cx.attr("cubic_coeff_a", "float", -0.75)
-        if k != 2 or abs(a + 0.75) > 1e-6 or cx.attr("exclude_outside", "int", 0):
+        if k != 2 or abs(a + 0.75) > 1e-6 or cx.flag("exclude_outside", 0):
             raise cx.unsupported(f"cubic resizing with {k} spatial dims, cubic_coeff_a={a} or exclude_outside "
                                  "(torch's bicubic is 2-d with a = -0.75)")
         return cx.emit("resize", [x], {"size": tuple(out[2:]), "mode": "bicubic", "align_corners": align})

@@ -76,8 +76,8 @@ def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
         for a, n in zip(axes, sizes):
             out[a] = n
         return out, [float(_F32(o) / _F32(n)) if n else 1.0 for o, n in zip(out, x.shape)]
-    if not scales or len(scales) != len(axes) or min(scales) <= 0:
-        raise cx.error(f"needs scales or sizes for axes {axes}, got scales {scales} and sizes {sizes}")
+    if not scales or len(scales) != len(axes) or not all(0 < s < math.inf for s in scales):
+        raise cx.error(f"needs finite positive scales or sizes for axes {axes}, got scales {scales} and sizes {sizes}")
     full = [1.0] * x.rank
     for a, s in zip(axes, scales):
         full[a] = s

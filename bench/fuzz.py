@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import multiprocessing as mp
-import os
 import resource
 import sys
 import tempfile
@@ -61,7 +60,6 @@ def _worker(conn, memory_bytes: int) -> None:
 
 class Worker:
     def __init__(self, memory_bytes: int):
-        self.memory_bytes = memory_bytes
         self.conn, child = mp.Pipe()
         self.process = mp.get_context("fork").Process(target=_worker, args=(child, memory_bytes), daemon=True)
         self.process.start()

@@ -57,6 +57,7 @@ class Transaction:
     def __init__(self) -> None:
         self.entries: list[_Entry] = []
         self.stages: dict[Path, Path] = {}   # parent folder -> its staging folder
+        self.created: list[Path] = []         # folders made for the outputs, removed again if left empty
 
     def stage(self, target: Path, directory: bool) -> _Entry:
         target = _checked_target(target)
@@ -102,9 +103,13 @@ class Transaction:
         for stage_dir in self.stages.values():
             shutil.rmtree(stage_dir, ignore_errors=True)
         self.stages.clear()
+        for folder in self.created:  # deepest first; a folder holding outputs is not empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _stage_dir(self, parent: Path) -> Path:
         if parent not in self.stages:
+            self.created += [p for p in (parent, *parent.parents) if not os.path.lexists(p)]
             try:
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -58,6 +58,11 @@ def test_a_late_failing_target_leaves_every_earlier_output_untouched(tmp_path, c
     assert (out / "pytorch" / "model.py").read_text() == "the previous good model"
 
 
+def test_folders_made_for_a_failed_compile_are_removed_again(tmp_path, capsys):
+    code, _ = run(capsys, "compile", f"{MODELS}:circular_pad", "--target", "onnx", "-o", tmp_path / "new" / "sub" / "m.onnx")
+    assert code == 2 and listing(tmp_path) == []
+
+
 def test_an_equivalence_check_that_cannot_run_the_result_replaces_nothing(tmp_path, capsys):
     x = helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [1, 4])

@@ -111,34 +111,39 @@ def _load(args):
 
 
 def _cmd_compile(args) -> int:
+    from compiler.memory import memory_limit
+
+    with memory_limit(args.max_memory):
+        return _compile(args)
+
+
+def _compile(args) -> int:
     from compiler import calibration
     from compiler.api import compile
     from compiler.atomic import transaction
-    from compiler.memory import memory_limit
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
 
-    with memory_limit(args.max_memory):
-        loaded, inputs, shapes, _ = _load(args)
-        targets = None
-        if args.target is not None:
-            names = [t.strip() for t in args.target.split(",") if t.strip()]
-            if not names:
-                raise UserInputError(f"--target '{args.target}' names no target",
-                                     hint=f"name one or more of: {', '.join(all_backends())}, or all")
-            targets = list(all_backends()) if names == ["all"] else names
-        outputs = _outputs(targets, args.output)
-        console = Console(stderr=True)
-        with transaction(), progress(console) as on_pass:  # outputs and report are written together, or not at all
-            result = compile(loaded.model, example_inputs=inputs, pipeline=args.pipeline, target=targets,
-                             output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
-                             check_equivalence=args.check_equivalence,
-                             print_ir_after_all=args.print_ir_after_all,
-                             reproducer_dir=args.reproducer_dir, on_pass=on_pass,
-                             calibration_data=calibration.load_file(args.calibration_data)
-                             if args.calibration_data else None)
-            if args.report is not None:
-                result.report.write(args.report)
+    loaded, inputs, shapes, _ = _load(args)
+    targets = None
+    if args.target is not None:
+        names = [t.strip() for t in args.target.split(",") if t.strip()]
+        if not names:
+            raise UserInputError(f"--target '{args.target}' names no target",
+                                 hint=f"name one or more of: {', '.join(all_backends())}, or all")
+        targets = list(all_backends()) if names == ["all"] else names
+    outputs = _outputs(targets, args.output)
+    console = Console(stderr=True)
+    with transaction(), progress(console) as on_pass:  # outputs and report are written together, or not at all
+        result = compile(loaded.model, example_inputs=inputs, pipeline=args.pipeline, target=targets,
+                         output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
+                         check_equivalence=args.check_equivalence,
+                         print_ir_after_all=args.print_ir_after_all,
+                         reproducer_dir=args.reproducer_dir, on_pass=on_pass,
+                         calibration_data=calibration.load_file(args.calibration_data)
+                         if args.calibration_data else None)
+        if args.report is not None:
+            result.report.write(args.report)
     print_report(_stdout_console(), result.report)
     return 0
 

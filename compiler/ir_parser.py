@@ -120,7 +120,10 @@ def parse_graph(text: str, weights: Mapping[str, torch.Tensor] | None = None) ->
     returns = [c for c in lines if isinstance(c, str)]
     lines = [c for c in lines if not isinstance(c, str)]
     name = header.children[0]
-    graph = Graph(json.loads(str(name)) if name.type == "ESCAPED_STRING" else str(name))
+    try:
+        graph = Graph(json.loads(str(name)) if name.type == "ESCAPED_STRING" else str(name))
+    except ValueError as exc:
+        raise IRError(f"bad graph name {str(name)[:60]}: {exc}") from None
     env = {}
     for name, t, notes in [c for c in header.children[1:] if c is not None]:
         env[name] = _named(graph, graph.add_input(name, t), name, notes)

@@ -1,6 +1,8 @@
 """Command-line edge cases: each is one clear message and exit code 2, or the obvious default."""
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import onnx
@@ -8,8 +10,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from compiler.cli import main
-from frontends.onnx import import_onnx
 from compiler.errors import FrontendError
+from frontends.onnx import import_onnx
 from tests.onnx_models import small_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,3 +116,26 @@ def test_a_node_output_may_not_redefine_an_initializer(tmp_path):
                               opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(FrontendError, match="tensor 'w' is defined twice \\(it is also an initializer\\)"):
         import_onnx(model)
+
+
+def one_node(node, inits):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    tensors = [helper.make_tensor(name, kind, [len(v)], v) for name, (kind, v) in inits.items()]
+    return helper.make_model(helper.make_graph([node], "g", [x], [y], tensors),
+                             opset_imports=[helper.make_opsetid("", 18)])
+
+
+@pytest.mark.parametrize("node, inits, message", [
+    (helper.make_node("Resize", ["x", "", "scales"], ["y"]), {"scales": (TensorProto.FLOAT, [1, 1, math.inf, 2])},
+     "needs finite positive scales"),
+    (helper.make_node("Resize", ["x", "", "scales"], ["y"]), {"scales": (TensorProto.FLOAT, [1, 1, 1e30, 1])},
+     "would need"),
+    (helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=2), {"axes": (TensorProto.INT64, [1])},
+     "attribute 'keepdims' must be 0 or 1, got 2"),
+    (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 1], ceil_mode=-1), {},
+     "attribute 'ceil_mode' must be 0 or 1, got -1"),
+])
+def test_onnx_attributes_and_scales_outside_the_spec_are_refused(node, inits, message):
+    with pytest.raises(FrontendError, match=re.escape(message)):
+        import_onnx(one_node(node, inits))

@@ -62,6 +62,37 @@ def test_malformed_ir_text_is_one_irerror(text, message):
     assert message in info.value.render()
 
 
+def ir4(lines: str) -> str:
+    """A graph over a [1, 2, 2, 2] input, for the ops whose signatures the fuzzer broke."""
+    return f"graph g(%x: f32[1,2,2,2]) {{\n{lines}\n  return %y\n}}\n"
+
+
+W = "  %w: f32[2,2,1,1] = constant [1.0,0.0,0.0,1.0]\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    (ir4(W + "  %y: f32[1,2,2,2] = conv(%x, %w, None) {dilation=[1,1], groups=1, padding=[0], stride=[1,1]}"),
+     "must each have 2 entries"),
+    (ir4("  %w: f32[2] = constant [1.0,1.0]\n  %y: f32[1,2,2,2] = conv(%x, %w, None) "
+         "{dilation=[1,1], groups=1, padding=[0,0], stride=[1,1]}"), "expected a 4-d input and weight"),
+    (ir4(W + "  %b: i8[2] = constant [1,1]\n  %y: f32[1,2,2,2] = conv(%x, %w, %b) "
+             "{dilation=[1,1], groups=1, padding=[0,0], stride=[1,1]}"), "mix dtypes float32, int8"),
+    (ir4("  %m: f64[2] = constant [0.0,0.0]\n  %v: f32[2] = constant [1.0,1.0]\n"
+         "  %y: f32[1,2,2,2] = batch_norm(%x, %m, %v, None, None) {eps=1e-05}"), "mix dtypes float32, float64"),
+    (ir4("  %y: f32[1,2,2,2] = layer_norm(%x, None, None) {eps=1e-05, normalized_shape=[3]}"),
+     "is not the input's trailing dims"),
+    (ir4("  %y: f32[1,2,2,2] = group_norm(%x, None, None) {eps=1e-05, num_groups=3}"), "do not divide the channels"),
+    (ir4("  %y: bool[1,2,2,2] = equal(%x, %x, None)"), "takes 2..2 inputs"),
+    (ir4("  %y: f32[1,2,1,1] = max_pool(%x) {ceil_mode=False, dilation=[1,1], kernel=[2,2], padding=[0], "
+         "stride=[2,2]}"), "must each have 2 entries"),
+    ('graph "\\N{x}"(%x: f32[2]) {\n  return %x\n}\n', "bad graph name"),
+])
+def test_node_signatures_torch_would_reject_are_irerrors(text, message):
+    with pytest.raises(IRError) as info:
+        parse_graph(text)
+    assert message in info.value.render()
+
+
 def write_ir(folder, name="r"):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.nnfir"

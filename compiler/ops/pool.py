@@ -19,6 +19,8 @@ def _pooled_size(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
 def _pool_infer(op: str):
     def infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
         x, k = ins[0], len(a["kernel"])
+        if any(len(a[key]) != k for key in ("stride", "padding", "dilation") if key in a):
+            raise_shape(op, ins, f"kernel, stride, padding and dilation must each have {k} entries")
         if x.rank not in (k + 1, k + 2):
             raise_shape(op, ins, f"expected a {k + 2}-d input")
         dilation = a.get("dilation", (1,) * k)

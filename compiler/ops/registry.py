@@ -208,6 +208,13 @@ def same_as_first(inputs: list[TensorType | None], attrs: dict) -> list[TensorTy
     return [inputs[0]]
 
 
+def same_dtype(op: str, ins: list[TensorType | None]) -> None:
+    """Weights, biases and statistics must have the input's dtype: torch's kernels do not promote."""
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in ins if t is not None})
+    if len(dtypes) > 1:
+        raise_shape(op, ins, f"its inputs mix dtypes {', '.join(dtypes)}")
+
+
 def prod(xs: Sequence[int]) -> int:
     return math.prod(xs)
 

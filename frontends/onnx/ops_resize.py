@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from compiler.ir import Value
+from compiler.ir import TensorType, Value
 from frontends.onnx.context import Cx
 from frontends.onnx.table import onnx_op
 
@@ -75,7 +75,7 @@ def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
         out = list(x.shape)
         for a, n in zip(axes, sizes):
             out[a] = n
-        return out, [float(_F32(o) / _F32(n)) if n else 1.0 for o, n in zip(out, x.shape)]
+        return _bounded(cx, x, out), [float(_F32(o) / _F32(n)) if n else 1.0 for o, n in zip(out, x.shape)]
     if not scales or len(scales) != len(axes) or not all(0 < s < math.inf for s in scales):
         raise cx.error(f"needs finite positive scales or sizes for axes {axes}, got scales {scales} and sizes {sizes}")
     full = [1.0] * x.rank
@@ -84,7 +84,12 @@ def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
     out = [int(math.floor(float(_F32(n) * _F32(s)))) for n, s in zip(x.shape, full)]
     if min(out) < 1:
         raise cx.error(f"scales {scales} shrink {list(x.shape)} to nothing")
-    return out, full
+    return _bounded(cx, x, out), full
+
+
+def _bounded(cx: Cx, x: Value, out: list[int]) -> list[int]:
+    cx.check_type(TensorType(tuple(out), x.dtype))  # before the index maps are built for that size
+    return out
 
 
 @onnx_op("Resize", ir="resize, or gather per axis (nearest)",

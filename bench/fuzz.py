@@ -75,11 +75,11 @@ class Worker:
             self.process.join(5)
 
 
-def run_kind(kind: str, cases: int, workers: int, seconds: float, memory_bytes: int) -> tuple[collections.Counter, list]:
+def run_kind(kind: str, cases: range, workers: int, seconds: float, memory_bytes: int) -> tuple[collections.Counter, list]:
     pool = [Worker(memory_bytes) for _ in range(workers)]
     counts: collections.Counter = collections.Counter()
     failures = []
-    pending = list(range(cases))
+    pending = list(cases)
     busy: dict[int, tuple[int, float]] = {}
     # one case per worker at a time; workers answer in their own order
     while pending or busy:
@@ -116,6 +116,7 @@ def run_kind(kind: str, cases: int, workers: int, seconds: float, memory_bytes: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000, help="cases of each kind")
+    parser.add_argument("--first", type=int, default=0, help="number of the first case (to explore further)")
     parser.add_argument("--kind", default="onnx,pipeline,nnfir")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0, help="time limit per case")
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     bad_total = 0
     for kind in kinds:
         started = time.perf_counter()
-        counts, failures = run_kind(kind, args.cases, args.workers, args.seconds, int(args.memory * 2**30))
+        counts, failures = run_kind(kind, range(args.first, args.first + args.cases), args.workers, args.seconds,
+                                    int(args.memory * 2**30))
         rate = args.cases / (time.perf_counter() - started)
         print(f"{kind:9s}" + "".join(f"{counts[c]:>10d}" for c in COLUMNS) + f"{rate:>10.1f}", flush=True)
         for index, result, detail in failures[:10]:

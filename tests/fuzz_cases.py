@@ -160,7 +160,7 @@ def _mutate_fields(rng: random.Random, model: onnx.ModelProto) -> None:
             t.dims[:] = [rng.choice(INTS) for _ in range(rng.randint(0, 5))]
         elif kind == "init_type":
             t.data_type = rng.randint(0, 26)
-        elif kind == "init_values" and t.data_type == onnx.TensorProto.FLOAT and t.raw_data:
+        elif kind == "init_values" and t.data_type == onnx.TensorProto.FLOAT and len(t.raw_data) >= 4:
             values = bytearray(t.raw_data)
             for _ in range(rng.randint(1, 4)):
                 i = 4 * rng.randrange(len(values) // 4)

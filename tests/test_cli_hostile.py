@@ -131,6 +131,8 @@ def one_node(node, inits):
      "needs finite positive scales"),
     (helper.make_node("Resize", ["x", "", "scales"], ["y"]), {"scales": (TensorProto.FLOAT, [1, 1, 1e30, 1])},
      "would need"),
+    (helper.make_node("Resize", ["x", "", "scales"], ["y"]), {"scales": (TensorProto.FLOAT, [1, 1, 3e38, 1])},
+     "overflow float32"),
     (helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=2), {"axes": (TensorProto.INT64, [1])},
      "attribute 'keepdims' must be 0 or 1, got 2"),
     (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 1], ceil_mode=-1), {},

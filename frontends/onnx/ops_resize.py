@@ -81,7 +81,11 @@ def _sizes_and_scales(cx: Cx, x: Value) -> tuple[list[int], list[float]]:
     full = [1.0] * x.rank
     for a, s in zip(axes, scales):
         full[a] = s
-    out = [int(math.floor(float(_F32(n) * _F32(s)))) for n, s in zip(x.shape, full)]
+    with np.errstate(over="ignore"):  # an overflow is reported below, not warned about
+        scaled = [float(_F32(n) * _F32(s)) for n, s in zip(x.shape, full)]
+    if not all(math.isfinite(v) for v in scaled):
+        raise cx.error(f"scales {scales} overflow float32 on an input of shape {list(x.shape)}")
+    out = [int(math.floor(v)) for v in scaled]
     if min(out) < 1:
         raise cx.error(f"scales {scales} shrink {list(x.shape)} to nothing")
     return _bounded(cx, x, out), full

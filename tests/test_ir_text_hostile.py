@@ -86,6 +86,9 @@ W = "  %w: f32[2,2,1,1] = constant [1.0,0.0,0.0,1.0]\n"
     (ir4("  %y: f32[1,2,1,1] = max_pool(%x) {ceil_mode=False, dilation=[1,1], kernel=[2,2], padding=[0], "
          "stride=[2,2]}"), "must each have 2 entries"),
     ('graph "\\N{x}"(%x: f32[2]) {\n  return %x\n}\n', "bad graph name"),
+    (ir4("  %y: f32[1,2,2,2] = clip(%x) {max=None, min=None}"), "needs a min, a max, or both"),
+    (ir4("  %s: f64[] = constant 0.5\n  %y: f32[1,2,2,2] = fake_quant(%x, %s, None, None) "
+         '{axis=None, block_size=0, format="int8"}'), "mix dtypes float32, float64"),
 ])
 def test_node_signatures_torch_would_reject_are_irerrors(text, message):
     with pytest.raises(IRError) as info:

@@ -73,7 +73,7 @@ def check(nbytes: int, what: str) -> None:
 
 
 def tensor_bytes(shape, dtype) -> int:
-    n = dtype.itemsize if hasattr(dtype, "itemsize") else 4
+    n = dtype.itemsize
     for d in shape:
         n *= int(d)
     return n

@@ -87,6 +87,9 @@ W = "  %w: f32[2,2,1,1] = constant [1.0,0.0,0.0,1.0]\n"
          "stride=[2,2]}"), "must each have 2 entries"),
     ('graph "\\N{x}"(%x: f32[2]) {\n  return %x\n}\n', "bad graph name"),
     (ir4("  %y: f32[1,2,2,2] = clip(%x) {max=None, min=None}"), "needs a min, a max, or both"),
+    (ir4("  %y: f32[1,2,2,2] = clip(%x) {max=1e60, min=None}"), "max=1e+60 does not fit float32"),
+    (ir4("  %y: f32[1,2,2,2] = leaky_relu(%x) {negative_slope=1e60}"), "does not fit float32"),
+    (ir4('  %y: f32[1,2,2,4] = pad(%x) {mode="constant", pads=[1,1], value=-1e60}'), "value=-1e+60 does not fit"),
     (ir4("  %s: f64[] = constant 0.5\n  %y: f32[1,2,2,2] = fake_quant(%x, %s, None, None) "
          '{axis=None, block_size=0, format="int8"}'), "mix dtypes float32, float64"),
 ])

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from compiler.ir import TensorType
-from compiler.ops.registry import Attr, OpDef, raise_shape, register_op, same_as_first
+from compiler.ops.registry import Attr, OpDef, raise_shape, register_op, same_as_first, scalar_fits
 
 
 def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
@@ -17,6 +17,13 @@ def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
 def _clip_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     if attrs["min"] is None and attrs["max"] is None:
         raise_shape("clip", ins, "needs a min, a max, or both")  # torch.clamp refuses neither
+    for bound in ("min", "max"):
+        scalar_fits("clip", ins, bound, attrs[bound])
+    return [ins[0]]
+
+
+def _leaky_relu_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    scalar_fits("leaky_relu", ins, "negative_slope", attrs["negative_slope"])
     return [ins[0]]
 
 
@@ -43,7 +50,7 @@ _unary("abs", torch.abs, "|x|")
 _unary("erf", torch.erf, "Gauss error function", floating=True)
 _unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation)",
        approximate=Attr("str", "none", choices=("none", "tanh")))
-_unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",
+_unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x", infer=_leaky_relu_infer,
        negative_slope=Attr("float", 0.01))
 _unary("clip", torch.clamp, "clamp(x, min, max); ReLU6 is clip{min=0, max=6}", infer=_clip_infer,
        min=Attr("float?", None), max=Attr("float?", None))

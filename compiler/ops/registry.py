@@ -215,6 +215,16 @@ def same_dtype(op: str, ins: list[TensorType | None]) -> None:
         raise_shape(op, ins, f"its inputs mix dtypes {', '.join(dtypes)}")
 
 
+def scalar_fits(op: str, ins: list[TensorType | None], name: str, value: float | None) -> None:
+    """A scalar attribute torch converts to the input's dtype (a clip bound, a pad value) must fit it."""
+    dtype = ins[0].dtype
+    if value is None or dtype == torch.bool or (dtype.is_floating_point and not math.isfinite(value)):
+        return
+    info = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise_shape(op, ins, f"{name}={value} does not fit {str(dtype).removeprefix('torch.')}")
+
+
 def prod(xs: Sequence[int]) -> int:
     return math.prod(xs)
 

@@ -20,7 +20,6 @@ calls on the masked weights (the same numbers, no C++ compiler needed where it r
 from __future__ import annotations
 
 import builtins
-import keyword
 import operator
 import textwrap
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from compiler.gcpause import gc_paused
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.costs import CostSettings, median_seconds
+from compiler.codegen_names import docstring_text, python_identifier
 from compiler.errors import BackendError
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Value
@@ -65,8 +65,8 @@ class PyTorchBackend(Backend):
             with atomic_path(output, directory=True) as tmp:
                 dense_gm, dense_params = build_graph_module(graph) if self.sparse_kernel else (gm, params)
                 write_package(dense_gm, graph, dense_params, tmp)
+                info["weights_bytes"] = (tmp / WEIGHTS_FILE).stat().st_size
             files = [output / MODEL_FILE, output / WEIGHTS_FILE]
-            info["weights_bytes"] = files[1].stat().st_size
         return Artifact(target=self.name, obj=gm, files=files, runner=_Runner(gm, graph), info=info)
 
     def costs(self, graph: Graph, artifact: Artifact, settings: CostSettings) -> dict:
@@ -148,13 +148,13 @@ def build_graph_module(graph: Graph, sparse_kernel: bool = False) -> tuple[fx.Gr
         else:
             fn, args, kwargs = get_op(node.op).torch_call([lookup(v) for v in node.inputs], node.attrs)
         kind = "call_method" if isinstance(fn, str) else "call_function"
-        result = fx_graph.create_node(kind, fn, tuple(args), dict(kwargs), name=_py_name(node.name))
+        result = fx_graph.create_node(kind, fn, tuple(args), dict(kwargs), name=_local_name(node.name))
         if len(node.outputs) == 1 and get_op(node.op).num_outputs is None:
             env[node.outputs[0]] = result
         else:
             for i, out in enumerate(node.outputs):
                 env[out] = fx_graph.create_node("call_function", operator.getitem, (result, i), {},
-                                                name=_py_name(out.name))
+                                                name=_local_name(out.name))
     results = tuple(lookup(v) for v in graph.outputs)
     fx_graph.output(results[0] if len(results) == 1 else results)
     fx_graph.lint()
@@ -165,30 +165,24 @@ def build_graph_module(graph: Graph, sparse_kernel: bool = False) -> tuple[fx.Gr
 
 def attribute_name(hint: str, taken: set[str]) -> str:
     """A readable, unique Python identifier that does not shadow an nn.Module attribute."""
-    base = _py_name(hint)
-    if keyword.iskeyword(base) or base in _RESERVED:
-        base += "_"
-    name, i = base, 1
-    while name in taken:
-        name = f"{base}_{i}"
-        i += 1
-    taken.add(name)
-    return name
+    return python_identifier(hint, reserved=_RESERVED, taken=taken)
 
 
-_RESERVED = (frozenset(dir(torch.nn.Module())) | frozenset(dir(builtins))
-             | {"self", "torch", "operator", "F", "inf", "nan"})
+# names the generated model.py and its forward() rely on: never a parameter, input or local
+_MODULE_GLOBALS = {"self", "torch", "operator", "F", "inf", "nan", "Path", "load_file", "WEIGHTS",
+                   "PARAMETERS", "INPUTS", "load", "example_inputs"}
+_RESERVED = frozenset(dir(torch.nn.Module())) | frozenset(dir(builtins)) | _MODULE_GLOBALS
 
 
-def _py_name(hint: str) -> str:
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in hint).strip("_") or "v"
-    return f"v_{name}" if name[0].isdigit() else name
+def _local_name(hint: str) -> str:
+    """A forward() local for an IR value (torch.fx then makes it unique)."""
+    return python_identifier(hint, reserved=_RESERVED)
 
 
 def _class_name(graph_name: str) -> str:
-    words = _py_name(graph_name).split("_")
+    words = python_identifier(graph_name).split("_")
     name = "".join(w[:1].upper() + w[1:] for w in words if w)
-    return name if name and name[0].isalpha() else "Model"
+    return python_identifier(name if name[:1].isalpha() else "Model", reserved=_RESERVED)
 
 
 # ---- model.py + weights.safetensors ----------------------------------------------------------
@@ -290,8 +284,8 @@ def render_model_py(gm: fx.GraphModule, graph: Graph, params: set[str]) -> str:
     placeholders = [n.target for n in gm.graph.nodes if n.op == "placeholder"]
     forward = textwrap.indent(gm.code.strip("\n"), "    ").rstrip() + "\n"
     return _TEMPLATE.format(
-        class_name=type(gm).__name__, graph_name=graph.name, weights=WEIGHTS_FILE,
-        args=", ".join(placeholders), outputs=", ".join(_py_name(v.name) for v in graph.outputs),
+        class_name=type(gm).__name__, graph_name=docstring_text(graph.name), weights=WEIGHTS_FILE,
+        args=", ".join(placeholders), outputs=", ".join(_local_name(v.name) for v in graph.outputs) or "()",
         params=tuple(sorted(params)),
         inputs={p: (tuple(v.shape), str(v.dtype).removeprefix("torch."))
                 for p, v in zip(placeholders, graph.inputs)},

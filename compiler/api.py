@@ -9,10 +9,11 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from compiler import calibration
-from compiler.backend import Artifact, Backend, merge_target
+from compiler import calibration, memory
+from compiler.atomic import transaction
+from compiler.backend import Artifact, Backend, all_backends, merge_target
 from compiler.context import PassContext, TargetDescription
-from compiler.errors import NNForgeError, PipelineError, UserInputError
+from compiler.errors import FrontendError, NNForgeError, PipelineError, UserInputError
 from compiler.frontend import import_with_facts
 from compiler.interpreter import interpret
 from compiler.ir import Graph
@@ -59,6 +60,10 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     pass through its `PassContext`, with the targets' hardware description.
     `capture` chooses how an nn.Module is captured: "auto" (torch.export, falling back to
     torch.fx), "export" or "fx"; `report.model["import"]` says which one did and why.
+    Without a target, a pipeline file's `target` line or the output's suffix (`.onnx`) names it.
+    All outputs are committed together once every lowering and check succeeded
+    (`compiler.atomic.transaction`); memory is bounded by `compiler.memory`, and random inputs are
+    generated only when a pass or a check needs them.
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
@@ -70,9 +75,12 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     report.model = {"name": graph.name, "import": imported.facts, "before": graph_summary(graph)}
     if graph.interface is not None and graph.interface.notes:
         report.model["notes"] = list(graph.interface.notes)  # what the import changed
+    if not graph.outputs:
+        raise FrontendError(f"graph '{graph.name}' has no outputs", hint="a model must return at least one tensor")
 
     parsed = _as_pipeline(pipeline)
-    backends = _as_backends(target, parsed.target)
+    backends = _as_backends(target if target is not None or parsed.target is not None else _target_for(output),
+                            parsed.target)
     outputs = _as_outputs(output, len(backends))
     random = isinstance(calibration_data, str) and calibration_data == RANDOM
     if isinstance(calibration_data, str) and not random:
@@ -80,16 +88,19 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
                              hint="pass arrays (an .npy/.npz file on the command line), or 'random' on purpose")
     user_data = None if random or calibration_data is None else \
         calibration.batches(graph, calibration_data, calibration.EAGER_LIMIT)
-    inputs, report.equivalence_inputs = _equivalence_inputs(graph, example_inputs, user_data)
+    inputs, report.equivalence_inputs = _equivalence_inputs(graph, example_inputs, user_data, check_equivalence)
     if print_ir_after_all and ir_dump is None:
         ir_dump = _dump_to_stderr
     source = "user data" if user_data is not None else "example inputs" if example_inputs is not None and \
         not random else RANDOM_SOURCE
-    data = user_data if user_data is not None else random_inputs(graph) if random else inputs
+    data = user_data if user_data is not None else random_inputs(graph) if random else \
+        inputs if inputs is not None else GeneratedInputs(graph)
     hardware = TargetDescription()
     for backend in backends:
         hardware = backend.describe_target(hardware)
-    context = PassContext(calibration=calibration.validated(graph, data, source=source), seed=seed,
+    lazy = isinstance(data, GeneratedInputs)  # validated (and generated) only when a pass reads it
+    context = PassContext(calibration=calibration.Calibration(data, source) if lazy else
+                          calibration.validated(graph, data, source=source), seed=seed,
                           threads=threads, target=hardware, targets=tuple(backends))
     manager = PassManager(parsed.passes, verify_each=verify_each, check_equivalence=check_equivalence,
                           equivalence_inputs=inputs, ir_dump=ir_dump,
@@ -105,16 +116,17 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
 
     artifacts = []
     expected = interpret(graph, *inputs) if check_equivalence and backends else None
-    for backend, out in zip(backends, outputs):
-        start = time.perf_counter()
-        artifact = backend.lower(graph, out)
-        row = {"target": str(backend), "output": str(out) if out is not None else None,
-               "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
-               "info": artifact.info}
-        if expected is not None and artifact.runner is not None:
-            row.update(_check_artifact(artifact, inputs, expected))
-        artifacts.append(artifact)
-        report.artifacts.append(row)
+    with transaction():  # every output, or none: moved into place only after all lowerings and checks
+        for backend, out in zip(backends, outputs):
+            start = time.perf_counter()
+            artifact = backend.lower(graph, out)
+            row = {"target": str(backend), "output": str(out) if out is not None else None,
+                   "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
+                   "info": artifact.info}
+            if expected is not None and artifact.runner is not None:
+                row.update(_check_artifact(artifact, inputs, expected))
+            artifacts.append(artifact)
+            report.artifacts.append(row)
     if len(backends) == 1:
         report.target, report.output = report.artifacts[0]["target"], report.artifacts[0]["output"]
     elif backends:
@@ -125,13 +137,16 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     return CompileResult(graph, artifacts[0] if artifacts else None, report, artifacts)
 
 
-def _equivalence_inputs(graph: Graph, example_inputs, user_data) -> tuple[tuple[torch.Tensor, ...], str]:
+def _equivalence_inputs(graph: Graph, example_inputs, user_data,
+                        checking: bool) -> tuple[tuple[torch.Tensor, ...] | None, str]:
     """The inputs equivalence checks run on, and what they are: the example inputs, else the first
-    calibration batch (real data), else generated ones."""
+    calibration batch (real data), else generated ones (only when a check will run)."""
     if example_inputs is not None:
         return tuple(example_inputs), "example inputs"
     if user_data:
         return tuple(user_data[0]), "calibration data, batch 0"
+    if not checking:
+        return None, "none (no check ran)"
     return random_inputs(graph), f"{RANDOM_SOURCE} (no example inputs or calibration data)"
 
 
@@ -155,6 +170,7 @@ def _check_artifact(artifact: Artifact, inputs, expected) -> dict:
 
 def random_inputs(graph: Graph, seed: int = 0) -> tuple[torch.Tensor, ...]:
     """Inputs of the graph's types: normal floats, zero integers (valid indices)."""
+    memory.check(sum(memory.tensor_bytes(v.shape, v.dtype) for v in graph.inputs), "random example inputs")
     gen = torch.Generator().manual_seed(seed)
     out = []
     for v in graph.inputs:
@@ -163,6 +179,16 @@ def random_inputs(graph: Graph, seed: int = 0) -> tuple[torch.Tensor, ...]:
         else:
             out.append(torch.zeros(v.shape, dtype=v.dtype))
     return tuple(out)
+
+
+class GeneratedInputs:
+    """Random inputs for calibrating passes, generated only when a pass iterates them."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+
+    def __iter__(self):
+        yield random_inputs(self.graph)
 
 
 def _as_pipeline(pipeline: str | Path | Pipeline | Sequence[Pass]) -> Pipeline:
@@ -183,6 +209,20 @@ def _as_backends(target, from_pipeline: Backend | None) -> list[Backend]:
         return [from_pipeline] if from_pipeline is not None else []
     targets = [target] if isinstance(target, (str, Backend)) else list(target)
     return [merge_target(t if isinstance(t, Backend) else parse_target(t), from_pipeline) for t in targets]
+
+
+def _target_for(output) -> str | None:
+    """The target an output path's suffix names (`model.onnx` -> onnx), when no target is given."""
+    if output is None:
+        return None
+    if not isinstance(output, (str, Path)):
+        raise PipelineError("several outputs need their targets named", hint="pass target=[...]")
+    suffix = Path(output).suffix.lower()
+    for name, cls in all_backends().items():
+        if cls.suffix and cls.suffix == suffix:
+            return name
+    raise PipelineError(f"no target given for output '{output}', and its suffix names none",
+                        hint="name one: --target pytorch (writes a folder) or --target onnx (a .onnx file)")
 
 
 def _as_outputs(output, count: int) -> list[Path | None]:

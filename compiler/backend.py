@@ -12,7 +12,7 @@ from compiler.context import TargetDescription
 from compiler.costs import CostSettings
 from compiler.errors import PipelineError
 from compiler.ir import Graph
-from compiler.options import format_options
+from compiler.options import check_ranges, format_options
 from compiler.suggest import did_you_mean
 
 
@@ -37,6 +37,9 @@ class Backend:
 
     name: ClassVar[str] = ""
     suffix: ClassVar[str] = ""  # the output file or folder suffix, for default output names
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # every number option within the range its field declares
 
     def lower(self, graph: Graph, output: Path | None) -> Artifact:  # pragma: no cover
         raise NotImplementedError

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from compiler.array_files import load_arrays
 from compiler.errors import UserInputError
 from compiler.ir import Graph, TensorType
 from compiler.printer import format_type
@@ -43,24 +44,21 @@ def validated(graph: Graph, data: Any, *, source: str = "user data") -> Calibrat
 
 
 def load_file(path: str | Path) -> Any:
-    """An .npy array or an .npz archive (name -> array, in file order)."""
+    """An .npy array or an .npz archive (name -> array, in file order), checked by its headers
+    before it is read (`compiler.array_files`)."""
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):
         raise UserInputError(f"calibration data '{path}' must be a .npy or .npz file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserInputError(f"cannot read calibration data '{path}': {exc}") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    return {name: loaded[name] for name in loaded.files}
+    return load_arrays(path)
 
 
 def _tensor(item: Any) -> torch.Tensor | None:
     if isinstance(item, torch.Tensor):
         return item.detach()
     if isinstance(item, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(item))
+        if item.dtype.kind not in "biuf" or item.dtype.fields is not None:
+            raise UserInputError(f"calibration data holds {item.dtype} values, not plain numbers")
+        return torch.from_numpy(np.ascontiguousarray(item, dtype=item.dtype.newbyteorder("=")))
     return None
 
 
@@ -79,6 +77,10 @@ def _split(t: torch.Tensor, want: TensorType, where: str) -> list[torch.Tensor]:
 
 
 def _cast(t: torch.Tensor, want: TensorType, where: str) -> torch.Tensor:
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise UserInputError(f"calibration data {where} holds {bad} NaN or infinite value(s)",
+                             hint="calibration needs finite data; clean or drop those samples")
     if t.dtype == want.dtype:
         return t
     if t.dtype.is_floating_point == want.dtype.is_floating_point and t.dtype != torch.bool:

@@ -58,9 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--target", default=None,
                           help="comma-separated targets with options (pytorch, onnx, 'onnx{opset=21}', or all); "
                                "a target the pipeline file names keeps that line's options")
-    compile_.add_argument("-o", "--output", type=Path, default=None,
+    compile_.add_argument("-o", "--output", type=_path_arg, default=None,
                           help="output path; with several targets, a directory holding one output each")
-    compile_.add_argument("--report", type=Path, default=None, help="write the JSON report here")
+    compile_.add_argument("--report", type=_path_arg, default=None, help="write the JSON report here")
     compile_.add_argument("--check-equivalence", action="store_true",
                           help="compare outputs before/after every pass and of every artifact")
     compile_.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
@@ -68,8 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     compile_.add_argument("--calibration-data", default=None, metavar="FILE.npy|.npz|random",
                           help="real input batches for passes that calibrate (activation quantization, "
                                "searches); required by them. 'random' calibrates on noise, on purpose")
-    compile_.add_argument("--reproducer-dir", type=Path, default=None,
-                          help="where crash reproducers go (default: the temp dir)")
+    compile_.add_argument("--reproducer-dir", type=_path_arg, default=None,
+                          help="where crash reproducers go (default: a private folder of yours in the temp dir)")
+    compile_.add_argument("--max-memory", default=None, metavar="SIZE",
+                          help="bound on what inputs, checks and data files may allocate (default 4GiB, "
+                               "or $NNFORGE_MAX_MEMORY)")
     compile_.set_defaults(command="compile", run=_cmd_compile)
 
     inspect = sub.add_parser("inspect", parents=[common], help="per-layer table of a model")
@@ -102,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _path_arg(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the path is empty")
+    return Path(text)
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="path/to/file.py:callable, package.module:callable, or a model file")
     p.add_argument("--input-shape", action="append", default=None, metavar="1x3x224x224",
@@ -126,7 +135,15 @@ def _load(args):
 
 
 def _cmd_compile(args) -> int:
+    from compiler.memory import memory_limit
+
+    with memory_limit(args.max_memory):
+        return _compile(args)
+
+
+def _compile(args) -> int:
     from compiler.api import compile
+    from compiler.atomic import transaction
     from compiler.backend import all_backends
     from compiler.cli_render import print_report, progress
     from compiler.pipeline import split_targets
@@ -134,20 +151,23 @@ def _cmd_compile(args) -> int:
     loaded, inputs, shapes, _ = _load(args)
     calibration_data = _calibration_data(args)
     targets = None
-    if args.target:
+    if args.target is not None:
         names = split_targets(args.target)
+        if not names:
+            raise UserInputError(f"--target '{args.target}' names no target",
+                                 hint=f"name one or more of: {', '.join(all_backends())}, or all")
         targets = list(all_backends()) if names == ["all"] else names
     outputs = _outputs(targets, args.output)
     console = Console(stderr=True)
-    with progress(console) as on_pass:
+    with transaction(), progress(console) as on_pass:  # outputs and report are written together, or not at all
         result = compile(loaded.model, example_inputs=inputs, pipeline=args.pipeline, target=targets,
                          output=outputs, input_shapes=shapes, verify_each=not args.no_verify,
                          check_equivalence=args.check_equivalence,
                          print_ir_after_all=args.print_ir_after_all,
                          reproducer_dir=args.reproducer_dir, on_pass=on_pass,
                          calibration_data=calibration_data, capture=args.capture)
-    if args.report is not None:
-        result.report.write(args.report)
+        if args.report is not None:
+            result.report.write(args.report)
     print_report(_stdout_console(), result.report)
     return 0
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from compiler.ir import Graph
 from compiler.metrics import node_macs
-from compiler.options import format_value, option_fields, type_name
+from compiler.options import describe_type, format_value, option_fields
 from compiler.printer import format_type
 from compiler.report import Report
 
@@ -112,4 +112,5 @@ def print_passes(console: Console) -> None:
             console.print(f"    {line}", markup=False, highlight=False)
         for option, (field, tp) in option_fields(cls).items():
             default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-            console.print(f"    {option}: {type_name(tp)} = {format_value(default)}", markup=False, highlight=False)
+            console.print(f"    {option}: {describe_type(field, tp)} = {format_value(default)}", markup=False,
+                          highlight=False)

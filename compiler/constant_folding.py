@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from compiler.errors import IRError
+from compiler import memory
 from compiler.ir import Graph, TensorType, Value
 from compiler.ops import get_op
 
@@ -43,6 +44,7 @@ def refusal(op: str, inputs: Sequence[Value | None], attrs: dict, out_types: Seq
     if not opdef.foldable:
         return "not-foldable"
     if any(t.numel > limits.max_elements for t in out_types) or \
+            sum(memory.tensor_bytes(t.shape, t.dtype) for t in out_types) > memory.limit() or \
             opdef.macs([None if v is None else v.type for v in inputs], list(out_types), attrs) > limits.max_macs:
         return "too-large"
     return None

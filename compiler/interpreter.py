@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 
 from compiler.errors import UserInputError
+from compiler.memory import check_graph
 from compiler.ir import Graph, Value
 from compiler.ops import get_op
 from compiler.printer import format_type
@@ -26,6 +27,7 @@ def check_inputs(graph: Graph, inputs: Sequence[torch.Tensor]) -> None:
 def interpret(graph: Graph, *inputs: torch.Tensor) -> list[torch.Tensor]:
     """Execute the graph; intermediate results are freed after their last use."""
     check_inputs(graph, inputs)
+    check_graph(graph)  # the declared sizes must fit the memory limit before anything runs
     env: dict[Value, torch.Tensor] = dict(zip(graph.inputs, inputs))
     nodes = graph.nodes
     last_use = {}

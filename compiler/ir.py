@@ -315,4 +315,4 @@ class Graph:
 
 
 def _sanitize(hint: str) -> str:
-    return "".join(c if c.isalnum() or c in "._" else "_" for c in hint).strip("_")
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "._" else "_" for c in hint).strip("_")

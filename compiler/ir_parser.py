@@ -7,6 +7,7 @@ registry of `compiler.annotations`.
 from __future__ import annotations
 
 import ast
+import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -21,12 +22,14 @@ from compiler import sparse  # noqa: F401  (registers @sparsity, as compiler.ops
 from compiler.dtypes import SHORT_NAMES
 from compiler.errors import IRError
 from compiler.ir import Graph, TensorType
+from compiler.nesting import MAX_NESTING, line_column, nesting_depth
 from compiler.ops import get_op
 from compiler import tiling  # noqa: F401  (registers the @tiling annotation tag)
 from compiler.verifier import verify
 
 DTYPES = {short: dtype for dtype, short in SHORT_NAMES.items()}
 WORDS = {"True": True, "False": False, "None": None, "inf": math.inf, "nan": math.nan}
+MAX_DIM, MAX_ELEMENTS = 2**48, 2**56  # declared shapes stay far inside int64 arithmetic
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +43,10 @@ class _Tree(Transformer):
         return float(text) if any(c in text for c in ".eEn") else int(text)
 
     def string(self, items):
-        return ast.literal_eval(str(items[0]))
+        return json.loads(str(items[0]))  # the printer writes strings as JSON
+
+    def neg_inf(self, _):
+        return -math.inf
 
     def word(self, items):
         text = str(items[0])
@@ -61,7 +67,10 @@ class _Tree(Transformer):
         dtype = DTYPES.get(str(items[0]))
         if dtype is None:
             raise IRError(f"unknown dtype '{items[0]}'", hint=f"known: {', '.join(DTYPES)}")
-        return TensorType(tuple(int(d) for d in items[1:] if d is not None), dtype)
+        dims = tuple(int(d) for d in items[1:] if d is not None)
+        if any(d > MAX_DIM for d in dims) or math.prod(dims) > MAX_ELEMENTS:
+            raise IRError(f"shape {list(dims)} is too large", hint=f"dims up to {MAX_DIM}, {MAX_ELEMENTS} elements")
+        return TensorType(dims, dtype)
 
     def annotation(self, items):
         return _annotation(str(items[0]))
@@ -82,12 +91,24 @@ def _annotation(text: str) -> Annotation:
     if cls is None:
         raise IRError(f"unknown annotation '@{tag}'")
     call = ast.parse(f"f({body[:-1]})", mode="eval").body
-    return cls(**{kw.arg: ast.literal_eval(kw.value) for kw in call.keywords})
+    return cls(**{kw.arg: ast.literal_eval(_SpecialFloats().visit(kw.value)) for kw in call.keywords})
+
+
+class _SpecialFloats(ast.NodeTransformer):
+    """`inf` and `nan` as printed by repr() inside annotations become float constants."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Constant(WORDS[node.id]) if node.id in ("inf", "nan") else node
 
 
 def parse_graph(text: str, weights: Mapping[str, torch.Tensor] | None = None) -> Graph:
     """Rebuild a graph from its printed text; weight data not inlined comes from `weights`."""
     body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    depth, offset = nesting_depth(body)
+    if depth > MAX_NESTING:
+        line, column = line_column(body, offset)
+        raise IRError(f"IR text nests lists {depth} deep at line {line}, column {column}; at most "
+                      f"{MAX_NESTING} are read")
     try:
         tree = _Tree().transform(_parser().parse(body + "\n"))
     except UnexpectedInput as exc:
@@ -100,7 +121,11 @@ def parse_graph(text: str, weights: Mapping[str, torch.Tensor] | None = None) ->
     header, *lines = [c for c in tree.children if c is not None]
     returns = [c for c in lines if isinstance(c, str)]
     lines = [c for c in lines if not isinstance(c, str)]
-    graph = Graph(str(header.children[0]))
+    name = header.children[0]
+    try:
+        graph = Graph(json.loads(str(name)) if name.type == "ESCAPED_STRING" else str(name))
+    except ValueError as exc:
+        raise IRError(f"bad graph name {str(name)[:60]}: {exc}") from None
     env = {}
     for name, t, notes in [c for c in header.children[1:] if c is not None]:
         env[name] = _named(graph, graph.add_input(name, t), name, notes)
@@ -118,7 +143,10 @@ def parse_graph(text: str, weights: Mapping[str, torch.Tensor] | None = None) ->
 
 
 def _named(graph: Graph, value, name: str, annotations):
-    graph.rename(value, name)
+    try:
+        graph.rename(value, name)
+    except ValueError:
+        raise IRError(f"%{name} is defined twice", hint="every value name is defined once") from None
     for a in annotations:
         value.annotate(a)
     return value
@@ -129,7 +157,7 @@ def _weight(graph: Graph, children, weights: Mapping[str, torch.Tensor]):
     literal = [r for r in rest if not isinstance(r, Annotation)]
     annotations = annotations + [r for r in rest if isinstance(r, Annotation)]
     if literal:
-        data = torch.tensor(literal[0], dtype=t.dtype).reshape(t.shape)
+        data = _literal_tensor(name, literal[0], t)
     elif name in weights:
         data = weights[name]
     else:
@@ -141,6 +169,24 @@ def _weight(graph: Graph, children, weights: Mapping[str, torch.Tensor]):
     _named(graph, value, name, annotations)
     graph.weights[name] = value
     return {name: value}
+
+
+def _literal_tensor(name: str, literal: Any, t: TensorType) -> torch.Tensor:
+    """An inline constant: a number, or a flat list of exactly numel numbers."""
+    items = literal if isinstance(literal, tuple) else (literal,)
+    if not all(isinstance(x, (bool, int, float)) for x in items):
+        raise IRError(f"constant %{name} must list plain numbers, got {format_literal(literal)}")
+    if len(items) != t.numel or (not t.shape and isinstance(literal, tuple)):
+        raise IRError(f"constant %{name} is typed {list(t.shape)} ({t.numel} values) but lists {len(items)}")
+    try:
+        return torch.tensor(items, dtype=t.dtype).reshape(t.shape)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise IRError(f"constant %{name} cannot hold {format_literal(literal)} as {t.dtype}: {exc}") from None
+
+
+def format_literal(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _node(graph: Graph, children, env):

@@ -7,6 +7,7 @@ before that pass and the pipeline text, and names it in the error.
 """
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -131,9 +132,13 @@ class PassManager:
 
     def _fail(self, index: int, p: Pass, snapshot: str, weights, what: str, hint: str,
               detail: str = "") -> None:
-        path = write_reproducer(self.reproducer_dir, snapshot, weights, self.passes, index, what, detail)
+        try:
+            path = write_reproducer(self.reproducer_dir, snapshot, weights, self.passes, index, what, detail)
+            saved = f"Reproducer: {path}"
+        except (OSError, NNForgeError) as exc:  # the failure matters more than its reproducer
+            saved = f"No reproducer: {exc.what if isinstance(exc, NNForgeError) else exc}"
         raise PassFailure(what, where=f"pass {index + 1} of {len(self.passes)} ('{p}')",
-                          hint=f"{hint}. Reproducer: {path}") from None
+                          hint=f"{hint}. {saved}") from None
 
 
 def max_difference(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]) -> tuple[float, float]:
@@ -147,8 +152,11 @@ def max_difference(reference: Sequence[torch.Tensor], outputs: Sequence[torch.Te
             worst_abs, worst_rel = max(worst_abs, diff), max(worst_rel, diff)
             continue
         ref64, out64 = ref.double(), out.double()
-        diff = (ref64 - out64).abs().max().item() if ref.numel() else 0.0
-        scale = ref64.abs().max().item() if ref.numel() else 0.0
+        same = (ref64 == out64) | (ref64.isnan() & out64.isnan())  # NaN where NaN is expected is no difference
+        gap = torch.where(same, 0.0, (ref64 - out64).abs()).nan_to_num(nan=math.inf, posinf=math.inf)
+        diff = gap.max().item() if ref.numel() else 0.0
+        finite = ref64[ref64.isfinite()]
+        scale = finite.abs().max().item() if finite.numel() else 0.0
         worst_abs = max(worst_abs, diff)
         worst_rel = max(worst_rel, diff / scale if scale > 0 else diff)
     return worst_abs, worst_rel

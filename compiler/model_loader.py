@@ -3,6 +3,7 @@ that a frontend reads directly (`model.onnx`)."""
 from __future__ import annotations
 
 import importlib
+import math
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ def load_model(spec: str) -> LoadedModel:
     """Load the model a CLI user named, with one clear error for each way it can go wrong."""
     path = Path(spec)
     if path.suffix.lower() in MODEL_FILE_SUFFIXES:
-        if not path.is_file():
-            raise UserInputError(f"model file not found: {spec}", hint="check the path")
+        if not _is_file(path):
+            raise UserInputError(f"model file not found: {spec[:200]}", hint="check the path")
         return LoadedModel(path, None, path.stem)
     if ":" not in spec:
         raise UserInputError(f"cannot tell how to load model '{spec}'",
@@ -42,7 +43,9 @@ def load_model(spec: str) -> LoadedModel:
         return _unpack(factory, spec, attr)
     try:
         made = factory()
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit(0) or a BaseException subclass must not end nnforge quietly
         raise UserInputError(f"'{spec}' raised {type(exc).__name__}: {exc}",
                              hint="call it in Python to see the full error, or use --debug") from exc
     return _unpack(made, spec, attr)
@@ -51,15 +54,17 @@ def load_model(spec: str) -> LoadedModel:
 def _import(where: str):
     if where.endswith(".py"):
         path = Path(where)
-        if not path.is_file():
-            raise UserInputError(f"model file not found: {where}", hint="check the path")
+        if not _is_file(path):
+            raise UserInputError(f"model file not found: {where[:200]}", hint="check the path")
         module_name = f"_nnforge_user_{path.stem}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(path.parent.resolve()))
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             raise UserInputError(f"could not load {where}: {type(exc).__name__}: {exc}",
                                  hint="run the file with python to see the full error") from exc
         finally:
@@ -67,7 +72,9 @@ def _import(where: str):
         return module
     try:
         return importlib.import_module(where)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise UserInputError(f"could not import module '{where}': {type(exc).__name__}: {exc}",
                              hint="is the package installed or on PYTHONPATH?") from exc
 
@@ -86,15 +93,27 @@ def _unpack(made: Any, spec: str, name: str) -> LoadedModel:
     return LoadedModel(made.eval(), inputs, name)
 
 
+MAX_DIM = 2**31 - 1   # torch's kernels index dims with 32-bit ints in places
+MAX_RANK = 16
+MAX_ELEMENTS = 2**48  # far past any memory; keeps every size computation inside int64
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, among others
+        return False
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     """`1x3x224x224` -> (1, 3, 224, 224); `scalar` -> () (a 0-d input, such as a sample rate)."""
     if text.strip().lower() == "scalar":
         return ()
-    try:
-        dims = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if not dims or any(d <= 0 for d in dims):
-        raise UserInputError(f"bad input shape '{text}'", hint="write dims as positive integers joined by x, "
-                                                               "e.g. 1x3x224x224 (or 'scalar' for a 0-d input)")
+    parts = text.lower().split("x")
+    dims = tuple(int(d) for d in parts) if all(d.isascii() and d.isdigit() and len(d) <= 12 for d in parts) else ()
+    if not dims or not 0 < len(dims) <= MAX_RANK or any(not 0 < d <= MAX_DIM for d in dims) \
+            or math.prod(dims) > MAX_ELEMENTS:
+        raise UserInputError(f"bad input shape '{text[:80]}'",
+                             hint=f"write up to {MAX_RANK} dims as positive integers (at most {MAX_DIM}) "
+                                  "joined by x, e.g. 1x3x224x224 (or 'scalar' for a 0-d input)")
     return dims

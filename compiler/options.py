@@ -3,10 +3,16 @@
 `round_to: int = 1` on a pass is written `round-to=8` in a pipeline. Values arrive from the
 parser as plain Python (int, float, str, bool, list, dict) and are checked against the field's
 annotation, so a wrong option names the pass, the option and the type it expects.
+
+Every number option declares its valid range on its field, `steps: int = option(1, low=1,
+high=100)`; `check_ranges` (run by `Pass.__post_init__` and `Backend.__post_init__`, so for
+parsed and hand-built instances alike) refuses values outside it, inside lists and mappings too.
+A test holds every registered pass and target to declaring one.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import types
 import typing
@@ -15,7 +21,56 @@ from typing import Any, Literal
 from compiler.errors import PipelineError
 from compiler.suggest import did_you_mean
 
-_BARE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+_BARE = re.compile(r"(?!target\b)[A-Za-z_][A-Za-z0-9_\-.]*", re.ASCII)  # the grammar's NAME
+RANGE = "nnforge_range"  # the field metadata key
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Closed (or, with `*_open`, open) bounds for a number option; None leaves a side free."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if value != value:  # NaN
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        left = f"({'-inf' if self.low is None else format_value(self.low)}" if self.low_open or self.low is None \
+            else f"[{format_value(self.low)}"
+        right = f"{'inf' if self.high is None else format_value(self.high)})" if self.high_open or self.high is None \
+            else f"{format_value(self.high)}]"
+        return f"{left}, {right}"
+
+
+def option(default: Any = dataclasses.MISSING, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field for a number option (or a list / mapping of numbers) with its valid range."""
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={RANGE: Range(low, high, low_open, high_open)})
+
+
+def option_range(field: dataclasses.Field) -> Range | None:
+    return field.metadata.get(RANGE)
+
+
+def check_ranges(obj: Any) -> None:
+    """Raise ValueError naming the first option of `obj` whose number(s) fall outside its range."""
+    for key, (field, _tp) in option_fields(type(obj)).items():
+        bounds = option_range(field)
+        value = getattr(obj, field.name)
+        if bounds is None or value is None:
+            continue
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, (int, float)) and not isinstance(item, bool) and item not in bounds:
+                raise ValueError(f"option '{key}' must be in {bounds}, got {format_value(item)}")
 
 
 def option_name(field_name: str) -> str:
@@ -26,6 +81,12 @@ def option_fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
     """Textual option name -> (field, resolved type annotation)."""
     hints = typing.get_type_hints(cls)
     return {option_name(f.name): (f, hints[f.name]) for f in dataclasses.fields(cls) if f.init}
+
+
+def describe_type(field: dataclasses.Field, tp: Any) -> str:
+    """The option's type, with its range when it declares one (`int in [1, 100]`)."""
+    bounds = option_range(field)
+    return type_name(tp) + (f" in {bounds}" if bounds is not None else "")
 
 
 def type_name(tp: Any) -> str:
@@ -129,7 +190,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return value if _BARE.match(value) and value not in ("true", "false", "none") else f'"{value}"'
+        return value if _BARE.fullmatch(value) and value not in ("true", "false", "none") \
+            else json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict):
         return "{" + ",".join(f"{format_value(k)}={format_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):

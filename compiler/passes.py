@@ -15,7 +15,7 @@ from typing import Callable, ClassVar, TypeVar
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.errors import PipelineError
 from compiler.ir import Graph
-from compiler.options import format_options
+from compiler.options import check_ranges, format_options
 from compiler.suggest import did_you_mean
 
 
@@ -31,6 +31,9 @@ class Pass:
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = True  # exact passes preserve outputs to float rounding
     parallel: ClassVar[bool] = True  # False: many small tensor ops, run on one thread (PassContext.torch_threads)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)  # every number option within the range its field declares
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:  # pragma: no cover
         raise NotImplementedError

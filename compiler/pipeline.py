@@ -2,11 +2,15 @@
 
 Text (inline or a file) parses to a `Pipeline` of pass instances and an optional target. Printing
 a pipeline gives text that parses back to an equal pipeline. `parse_items` gives the raw items
-(with `SweepAxis` values left in place) to the sweep spec parser, `compiler.sweep.spec`.
+(with `SweepAxis` values left in place) to the sweep spec parser, `compiler.sweep.spec`. Whether
+`--pipeline X` names a file is decided by its syntax, never by trying X as a path; nesting depth,
+number length and file size are bounded before anything recursive or large runs, so every bad
+input is one PipelineError.
 """
 from __future__ import annotations
 
-import ast
+import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +22,7 @@ from lark.exceptions import VisitError
 from compiler import options
 from compiler.backend import Backend, get_backend
 from compiler.errors import NNForgeError, PipelineError
+from compiler.nesting import MAX_NESTING, line_column, nesting_depth
 from compiler.passes import Pass, get_pass
 
 
@@ -52,6 +57,12 @@ class Item:
     where: str
 
 
+FILE_SUFFIXES = (".nnf", ".pipeline", ".txt")
+MAX_FILE_BYTES = 2**20
+MAX_NUMBER_CHARS = 40
+_INLINE_SYNTAX = re.compile(r'[{}\[\]=,"\n]')
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = (Path(__file__).with_name("pipeline.lark")).read_text()
@@ -61,10 +72,17 @@ def _parser() -> Lark:
 class _ToItems(Transformer):
     def number(self, items):
         text = str(items[0])
+        if len(text) > MAX_NUMBER_CHARS:
+            raise PipelineError(f"number '{text[:20]}...' at line {items[0].line} has {len(text)} characters; "
+                                f"at most {MAX_NUMBER_CHARS} are read")
         return float(text) if any(c in text for c in ".eE") else int(text)
 
     def string(self, items):
-        return ast.literal_eval(str(items[0]))
+        try:
+            return json.loads(str(items[0]))
+        except ValueError as exc:
+            raise PipelineError(f"bad string {str(items[0])[:40]} at line {items[0].line}: {exc}",
+                                hint='strings use JSON escapes: \\" \\\\ \\n \\u00e9') from None
 
     def word(self, items):
         text = str(items[0])
@@ -82,17 +100,17 @@ class _ToItems(Transformer):
 
     def mapping(self, items):
         _no_nested_sweep([value for _, value in items])
-        return dict(items)
+        return self.options(items)
 
     def option(self, items):
-        return (str(items[0]), items[1])
+        return (items[0], items[1])
 
     def options(self, items):
         opts: dict[str, Any] = {}
         for key, value in items:
-            if key in opts:
-                raise PipelineError(f"option '{key}' given twice")
-            opts[key] = value
+            if str(key) in opts:
+                raise PipelineError(f"option '{key}' given twice (line {key.line}, column {key.column})")
+            opts[str(key)] = value
         return opts
 
     def pass_(self, items):
@@ -113,6 +131,11 @@ def _no_nested_sweep(values) -> None:
 
 def parse_items(text: str, *, source: str = "<pipeline>") -> list[Item]:
     """The items of pipeline text, options as parsed values (sweep axes included), not yet built."""
+    depth, offset = nesting_depth(text)
+    if depth > MAX_NESTING:
+        line, column = line_column(text, offset)
+        raise PipelineError(f"{source} nests options {depth} deep at line {line}, column {column}; "
+                            f"at most {MAX_NESTING} levels are read")
     try:
         tree = _parser().parse(text)
         raw = _ToItems().transform(tree)
@@ -126,7 +149,7 @@ def parse_items(text: str, *, source: str = "<pipeline>") -> list[Item]:
             line = getattr(exc.obj, "meta", None)
             where = f"{source}:{line.line}:{line.column}" if line is not None and not line.empty else source
             raise PipelineError(exc.orig_exc.what, where=where, hint=exc.orig_exc.hint) from None
-        raise
+        raise PipelineError(f"cannot read {source}: {exc.orig_exc}") from None  # a value Python cannot hold
     return [Item(kind, str(name), opts, f"{source}:{getattr(name, 'line', '?')}:{getattr(name, 'column', '?')}")
             for kind, name, opts in raw]
 
@@ -180,10 +203,27 @@ def split_targets(text: str) -> list[str]:
 
 
 def load_pipeline(spec: str | Path) -> Pipeline:
-    """A pipeline from a file path (when one exists) or from inline text."""
-    path = Path(spec) if isinstance(spec, Path) or "\n" not in str(spec) else None
-    if path is not None and path.suffix in (".nnf", ".pipeline", ".txt") and not path.is_file():
-        raise PipelineError(f"pipeline file not found: {path}")
-    if path is not None and path.is_file():
-        return parse_pipeline(path.read_text(), source=str(path))
+    """A pipeline from a file or from inline text. Text names a file when it has no pipeline
+    syntax (braces, brackets, `=`, commas, quotes, newlines) and ends in .nnf/.pipeline/.txt or
+    holds a path separator; anything else is inline text."""
+    if isinstance(spec, Path) or names_a_file(spec):
+        return parse_pipeline(_read_file(Path(spec)), source=str(spec))
     return parse_pipeline(str(spec))
+
+
+def names_a_file(text: str) -> bool:
+    text = text.strip()
+    return not _INLINE_SYNTAX.search(text) and (text.endswith(FILE_SUFFIXES) or "/" in text or "\\" in text)
+
+
+def _read_file(path: Path) -> str:
+    try:
+        if not path.is_file():
+            raise PipelineError(f"pipeline file not found: {path}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise PipelineError(f"pipeline file {path} is over {MAX_FILE_BYTES} bytes")
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise PipelineError(f"cannot read pipeline file {str(path)[:200]}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"pipeline file {path} is not UTF-8 text (byte {exc.start})") from None

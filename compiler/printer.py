@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +19,8 @@ from compiler.dtypes import short_name
 from compiler.ir import Graph, Node, TensorType, Value
 
 INLINE_CONSTANT_LIMIT = 8
+_BARE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*", re.ASCII)
+_KEYWORDS = {"graph", "return", "weight", "constant", "None", "True", "False", "inf", "nan"}
 
 
 @lru_cache(maxsize=4096)
@@ -32,8 +36,13 @@ def format_attr(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return f'"{value}"'
+        return json.dumps(value)
     return str(value)
+
+
+def format_graph_name(name: str) -> str:
+    """The name bare when it is a plain word, else as a quoted string (any text parses back)."""
+    return name if _BARE_NAME.fullmatch(name) and name not in _KEYWORDS else json.dumps(name)
 
 
 def _annotations(item: Value | Node) -> str:
@@ -67,7 +76,7 @@ def format_node(node: Node) -> str:
 def print_graph(graph: Graph, *, weights: bool = True) -> str:
     """The whole graph as text. `weights=False` leaves out the weight declarations."""
     params = ", ".join(_typed(v) + _annotations(v) for v in graph.inputs)
-    lines = [f"graph {graph.name}({params}) {{"]
+    lines = [f"graph {format_graph_name(graph.name)}({params}) {{"]
     if weights:
         lines += [f"  {format_weight(w)}{_annotations(w)}" for w in graph.weights.values()]
     lines += [f"  {format_node(n)}" for n in graph.nodes]

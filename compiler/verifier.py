@@ -71,6 +71,8 @@ def _check_node(node: Node, defined: set[Value]) -> list[str]:
             problems.append(f"{where}: input %{v.name} is used before it is defined (or dangling)")
         elif node not in v.users:
             problems.append(f"{where}: not in the use list of its input %{v.name}")
+    if problems:  # shape inference assumes the signature holds
+        return problems
     try:
         if not opdef.attrs_valid(node.attrs):
             problems.append(f"{where}: attributes {node.attrs} do not match the op schema")

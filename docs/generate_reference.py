@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compiler.backend import all_backends  # noqa: E402
-from compiler.options import format_value, option_fields, type_name  # noqa: E402
+from compiler.options import describe_type, format_value, option_fields  # noqa: E402
 from compiler.ops import all_ops  # noqa: E402
 from compiler.passes import all_passes  # noqa: E402
 
@@ -33,7 +33,7 @@ def _options_table(cls) -> list[str]:
         return ["No options.", ""]
     lines = ["| option | type | default |", "|---|---|---|"]
     for name, (field, tp) in fields.items():
-        lines.append(f"| `{name}` | {type_name(tp).replace('|', '&#124;')} | `{format_value(_default(field))}` |")
+        lines.append(f"| `{name}` | {describe_type(field, tp).replace('|', '&#124;')} | `{format_value(_default(field))}` |")
     return lines + [""]
 
 

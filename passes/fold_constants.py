@@ -15,6 +15,7 @@ from typing import ClassVar
 from compiler.constant_folding import FoldLimits, fold, refusal
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node, Value
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 
 
@@ -28,11 +29,7 @@ class FoldConstants(Pass):
     """Evaluate nodes whose inputs are all constants and replace them with constants."""
 
     exact: ClassVar[bool] = True
-    max_elements: int = FoldLimits.max_elements
-
-    def __post_init__(self) -> None:
-        if self.max_elements < 0:
-            raise ValueError("max-elements must be >= 0")
+    max_elements: int = option(FoldLimits.max_elements, low=0, high=2**31 - 1)
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         limits = FoldLimits(max_elements=self.max_elements)

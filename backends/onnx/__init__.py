@@ -56,6 +56,9 @@ def build_model(graph: Graph, opset: int, overrides: dict | None = None) -> tupl
 
     Returns the model and its initializers' byte count (ModelProto.ByteSize() costs as much as
     serializing, so the size check uses this instead)."""
+    if not graph.outputs:
+        raise BackendError(f"graph '{graph.name}' has no outputs; onnxruntime cannot load such a model",
+                           hint="a model must return at least one tensor")
     b = OnnxBuilder(graph, opset)
     for node in graph.nodes:
         b.current = node
@@ -151,7 +154,7 @@ class OnnxBackend(Backend):
             info["check"] = self._check(_weights_as_inputs(data))
             with atomic_path(output) as tmp:
                 tmp.write_bytes(data)
-        info["bytes"] = len(data) + data_path.stat().st_size
+            info["bytes"] = len(data) + tmp_data.stat().st_size
         info["external_data"] = data_path.name
         return Artifact(target=self.name, obj=model, files=[output, data_path],
                         runner=OrtRunner(output, graph, outputs, inputs), info=info)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from compiler.ir import TensorType
 from compiler.ops.interfaces import Trait
-from compiler.ops.registry import Attr, OpDef, register_op, same_as_first
+from compiler.ops.registry import Attr, OpDef, raise_shape, register_op, same_as_first, scalar_fits
 
 
 def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
@@ -15,13 +15,26 @@ def _to_float(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
     return [x if x.dtype.is_floating_point else TensorType(x.shape, torch.float32)]
 
 
-def _unary(name: str, fn, doc: str, *, floating: bool = False, traits: Trait = Trait.ELEMENTWISE
+def _clip_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    if attrs["min"] is None and attrs["max"] is None:
+        raise_shape("clip", ins, "needs a min, a max, or both")  # torch.clamp refuses neither
+    for bound in ("min", "max"):
+        scalar_fits("clip", ins, bound, attrs[bound])
+    return [ins[0]]
+
+
+def _leaky_relu_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
+    scalar_fits("leaky_relu", ins, "negative_slope", attrs["negative_slope"])
+    return [ins[0]]
+
+
+def _unary(name: str, fn, doc: str, *, floating: bool = False, infer=None, traits: Trait = Trait.ELEMENTWISE
            | Trait.CHANNEL_PRESERVING, verify=None, **attrs: Attr) -> None:
     names = list(attrs)
     register_op(OpDef(
         name=name, inputs=("x",), category="activation", attrs=dict(attrs),
         torch_call=lambda i, a: (fn, (i[0],), {k: a[k] for k in names}),
-        infer_fn=_to_float if floating else same_as_first, doc=doc, traits=traits, verify_fn=verify))
+        infer_fn=infer or (_to_float if floating else same_as_first), doc=doc, traits=traits, verify_fn=verify))
 
 
 def _clip_bounds(ins: list[TensorType | None], a: dict) -> list[str]:
@@ -49,9 +62,9 @@ _unary("sin", torch.sin, "sine (rotary position embeddings)", floating=True)
 _unary("cos", torch.cos, "cosine (rotary position embeddings)", floating=True)
 _unary("gelu", F.gelu, "Gaussian error linear unit (exact, or tanh approximation)",
        approximate=Attr("str", "none", choices=("none", "tanh")))
-_unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x",
+_unary("leaky_relu", F.leaky_relu, "x if x > 0 else negative_slope * x", infer=_leaky_relu_infer,
        negative_slope=Attr("float", 0.01))
-_unary("clip", torch.clamp, "clamp(x, min, max); ReLU6 is clip{min=0, max=6}",
+_unary("clip", torch.clamp, "clamp(x, min, max); ReLU6 is clip{min=0, max=6}", infer=_clip_infer,
        verify=_clip_bounds, min=Attr("float?", None), max=Attr("float?", None))
 _unary("softmax", torch.softmax, "softmax along dim", traits=Trait.NONE, dim=Attr("int"))
 _unary("log_softmax", torch.log_softmax, "log of softmax along dim", traits=Trait.NONE, dim=Attr("int"))

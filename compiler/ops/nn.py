@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from compiler.ir import TensorType
 from compiler.ops.interfaces import WeightLayout
-from compiler.ops.registry import Attr, OpDef, prod, raise_shape, register_op
+from compiler.ops.registry import (INT32_MAX, NON_NEGATIVE, POSITIVE, Attr, OpDef, prod, raise_shape, register_op,
+                                   same_dtype)
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
 _CONV_T = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)
@@ -16,11 +17,15 @@ def optional(inputs: list, index: int):
     return inputs[index] if index < len(inputs) else None
 
 
-def _conv_check(op: str, ins: list[TensorType | None], a: dict, in_channels: int) -> None:
+def _conv_check(op: str, ins: list[TensorType | None], a: dict) -> None:
     x, w, b = ins[0], ins[1], optional(ins, 2)
     k = len(a["stride"])
+    if any(len(a[key]) != k for key in ("padding", "dilation", "output_padding") if key in a):
+        raise_shape(op, ins, f"stride, padding and dilation must each have {k} entries")
     if x.rank not in (k + 1, k + 2) or w.rank != k + 2:
         raise_shape(op, ins, f"expected a {k + 2}-d input and weight")
+    same_dtype(op, ins)
+    in_channels = w.shape[1] * a["groups"] if op == "conv" else w.shape[0]
     if x.shape[-k - 1] != in_channels:
         raise_shape(op, ins, f"input has {x.shape[-k - 1]} channels, the weight expects {in_channels}")
     if b is not None and b.shape != (w.shape[0] if op == "conv" else w.shape[1] * a["groups"],):
@@ -30,7 +35,7 @@ def _conv_check(op: str, ins: list[TensorType | None], a: dict, in_channels: int
 def _conv_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
     x, w = ins[0], ins[1]
     k = len(a["stride"])
-    _conv_check("conv", ins, a, w.shape[1] * a["groups"])
+    _conv_check("conv", ins, a)
     spatial = []
     for i in range(k):
         size = (x.shape[-k + i] + 2 * a["padding"][i] - a["dilation"][i] * (w.shape[2 + i] - 1) - 1) \
@@ -46,7 +51,7 @@ def _conv_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
 def _conv_transpose_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
     x, w = ins[0], ins[1]
     k = len(a["stride"])
-    _conv_check("conv_transpose", ins, a, w.shape[0])
+    _conv_check("conv_transpose", ins, a)
     spatial = tuple((x.shape[-k + i] - 1) * a["stride"][i] - 2 * a["padding"][i]
                     + a["dilation"][i] * (w.shape[2 + i] - 1) + a["output_padding"][i] + 1 for i in range(k))
     return [TensorType(x.shape[:-k - 1] + (w.shape[1] * a["groups"],) + spatial, x.dtype)]
@@ -79,8 +84,8 @@ def _embedding_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
 
 register_op(OpDef(
     name="conv", inputs=("x", "weight", "bias?"), category="nn",
-    attrs={"stride": Attr("ints"), "padding": Attr("ints"), "dilation": Attr("ints"),
-           "groups": Attr("int", 1)},
+    attrs={"stride": POSITIVE, "padding": NON_NEGATIVE, "dilation": POSITIVE,
+           "groups": Attr("int", 1, low=1, high=INT32_MAX)},
     torch_call=lambda i, a: (_CONV[len(a["stride"]) - 1], (i[0], i[1], optional(i, 2)),
                              {"stride": a["stride"], "padding": a["padding"],
                               "dilation": a["dilation"], "groups": a["groups"]}),
@@ -92,8 +97,8 @@ register_op(OpDef(
 
 register_op(OpDef(
     name="conv_transpose", inputs=("x", "weight", "bias?"), category="nn",
-    attrs={"stride": Attr("ints"), "padding": Attr("ints"), "output_padding": Attr("ints"),
-           "dilation": Attr("ints"), "groups": Attr("int", 1)},
+    attrs={"stride": POSITIVE, "padding": NON_NEGATIVE, "output_padding": NON_NEGATIVE,
+           "dilation": POSITIVE, "groups": Attr("int", 1, low=1, high=INT32_MAX)},
     torch_call=lambda i, a: (_CONV_T[len(a["stride"]) - 1], (i[0], i[1], optional(i, 2)),
                              {"stride": a["stride"], "padding": a["padding"],
                               "output_padding": a["output_padding"], "groups": a["groups"],
@@ -106,9 +111,12 @@ register_op(OpDef(
 
 
 def _linear_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
-    x, w = ins[0], ins[1]
-    if not x.shape or x.shape[-1] != w.shape[1] or len(w.shape) != 2:
+    x, w, b = ins[0], ins[1], optional(ins, 2)
+    if not x.shape or len(w.shape) != 2 or x.shape[-1] != w.shape[1]:
         raise_shape("linear", ins, "the weight must be [out, in] with in == the input's last dim")
+    if b is not None and b.shape != (w.shape[0],):
+        raise_shape("linear", ins, "the bias must be [out]")
+    same_dtype("linear", ins)
     return [TensorType(x.shape[:-1] + (w.shape[0],), x.dtype)]
 
 

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from compiler.ir import TensorType
 from compiler.ops.interfaces import Trait
-from compiler.ops.registry import Attr, OpDef, raise_shape, register_op
+from compiler.ops.registry import NON_NEGATIVE, POSITIVE, Attr, OpDef, raise_shape, register_op
 
 
 def _pooled_size(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
@@ -20,6 +20,8 @@ def _pooled_size(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
 def _pool_infer(op: str):
     def infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
         x, k = ins[0], len(a["kernel"])
+        if any(len(a[key]) != k for key in ("stride", "padding", "dilation") if key in a):
+            raise_shape(op, ins, f"kernel, stride, padding and dilation must each have {k} entries")
         if x.rank not in (k + 1, k + 2):
             raise_shape(op, ins, f"expected a {k + 2}-d input")
         dilation = a.get("dilation", (1,) * k)
@@ -51,8 +53,8 @@ _ADAPTIVE_MAX = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_po
 
 register_op(OpDef(
     name="max_pool", inputs=("x",), category="pool",
-    attrs={"kernel": Attr("ints"), "stride": Attr("ints"), "padding": Attr("ints"),
-           "dilation": Attr("ints"), "ceil_mode": Attr("bool", False)},
+    attrs={"kernel": POSITIVE, "stride": POSITIVE, "padding": NON_NEGATIVE,
+           "dilation": POSITIVE, "ceil_mode": Attr("bool", False)},
     torch_call=lambda i, a: (_MAX[len(a["kernel"]) - 1], (i[0],),
                              {"kernel_size": a["kernel"], "stride": a["stride"],
                               "padding": a["padding"], "dilation": a["dilation"],
@@ -62,7 +64,7 @@ register_op(OpDef(
 
 register_op(OpDef(
     name="avg_pool", inputs=("x",), category="pool",
-    attrs={"kernel": Attr("ints"), "stride": Attr("ints"), "padding": Attr("ints"),
+    attrs={"kernel": POSITIVE, "stride": POSITIVE, "padding": NON_NEGATIVE,
            "ceil_mode": Attr("bool", False), "count_include_pad": Attr("bool", True)},
     torch_call=lambda i, a: (_AVG[len(a["kernel"]) - 1], (i[0],),
                              {"kernel_size": a["kernel"], "stride": a["stride"],

@@ -25,14 +25,20 @@ REQUIRED = object()
 TorchCall = tuple[Callable[..., Any] | str, tuple, dict]
 
 
+INT32_MAX = 2**31 - 1  # torch's conv and pooling kernels take sizes and strides as 32-bit ints
+
+
 @dataclass(frozen=True)
 class Attr:
-    """One attribute: its kind (int, float, bool, str, ints, floats, dtype, float?), default, choices."""
+    """One attribute: its kind (int, float, bool, str, ints, floats, dtype, float?), default, choices,
+    and for numbers (or each number of a list) the closed range [low, high] they must lie in."""
 
     kind: str
     default: Any = REQUIRED
     choices: tuple = ()
     doc: str = ""
+    low: float | None = None
+    high: float | None = None
 
     def check(self, op: str, name: str, value: Any) -> Any:
         ok, value = _coerce(self.kind, value)
@@ -40,7 +46,17 @@ class Attr:
             raise IRError(f"op '{op}': attribute '{name}' expects {self.kind}, got {value!r}")
         if self.choices and value not in self.choices:
             raise IRError(f"op '{op}': attribute '{name}' must be one of {list(self.choices)}, got {value!r}")
+        numbers = value if isinstance(value, tuple) else (value,) if isinstance(value, (int, float)) else ()
+        if any(not (self.low is None or x >= self.low) or not (self.high is None or x <= self.high)
+               for x in numbers):
+            bounds = f">= {self.low}" if self.high is None else f"<= {self.high}" if self.low is None \
+                else f"in [{self.low}, {self.high}]"
+            raise IRError(f"op '{op}': attribute '{name}' must be {bounds}, got {value!r}")
         return value
+
+
+POSITIVE = Attr("ints", low=1, high=INT32_MAX)       # kernel sizes, strides, dilations
+NON_NEGATIVE = Attr("ints", low=0, high=INT32_MAX)   # paddings
 
 
 def _coerce(kind: str, value: Any) -> tuple[bool, Any]:
@@ -209,6 +225,23 @@ def all_ops() -> dict[str, OpDef]:
 # ---- shared helpers for op definitions -------------------------------------------------
 def same_as_first(inputs: list[TensorType | None], attrs: dict) -> list[TensorType]:
     return [inputs[0]]
+
+
+def same_dtype(op: str, ins: list[TensorType | None]) -> None:
+    """Weights, biases and statistics must have the input's dtype: torch's kernels do not promote."""
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in ins if t is not None})
+    if len(dtypes) > 1:
+        raise_shape(op, ins, f"its inputs mix dtypes {', '.join(dtypes)}")
+
+
+def scalar_fits(op: str, ins: list[TensorType | None], name: str, value: float | None) -> None:
+    """A scalar attribute torch converts to the input's dtype (a clip bound, a pad value) must fit it."""
+    dtype = ins[0].dtype
+    if value is None or dtype == torch.bool or (dtype.is_floating_point and not math.isfinite(value)):
+        return
+    info = torch.finfo(dtype) if dtype.is_floating_point else torch.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        raise_shape(op, ins, f"{name}={value} does not fit {str(dtype).removeprefix('torch.')}")
 
 
 def prod(xs: Sequence[int]) -> int:

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from compiler.ir import TensorType
 from compiler.ops.interfaces import Trait
-from compiler.ops.registry import Attr, OpDef, normalize_dim, prod, raise_shape, register_op
+from compiler.ops.registry import Attr, OpDef, normalize_dim, prod, raise_shape, register_op, scalar_fits
 
 
 def _reshape_infer(ins: list[TensorType | None], attrs: dict) -> list[TensorType]:
@@ -76,6 +76,8 @@ def _pad_infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
             raise_shape("pad", ins, f"{a['mode']} padding is larger than dim {d}")
     if any(n <= 0 for n in shape):
         raise_shape("pad", ins, "negative padding removes the whole dim")
+    if a["mode"] == "constant":
+        scalar_fits("pad", ins, "value", a["value"])
     return [TensorType(tuple(shape), x.dtype)]
 
 

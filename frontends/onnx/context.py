@@ -132,6 +132,13 @@ class OnnxNodeContext:
             return [v.decode("utf-8", "replace") for v in value]
         return list(value) if kind in ("ints", "floats") else value
 
+    def flag(self, name: str, default: int) -> bool:
+        """A 0/1 INT attribute (keepdims, ceil_mode, ...): other values are malformed, not true."""
+        value = self.attr(name, "int", default)
+        if value not in (0, 1):
+            raise self.error(f"attribute '{name}' must be 0 or 1, got {value}")
+        return bool(value)
+
     def tensor_attr(self, name: str) -> torch.Tensor | None:
         """A TENSOR attribute's value (its bytes read apart from the protobuf when loaded from a file)."""
         proto = self.attr(name, "tensor", None)

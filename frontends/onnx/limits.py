@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import onnx
 
+from compiler.memory import format_bytes  # noqa: F401  (re-exported for the frontend's messages)
+
 MIN_OPSET = 11                                  # the oldest ai.onnx opset the mapping table covers
 MAX_OPSET = onnx.defs.onnx_opset_version()     # the newest one the installed onnx knows
 MAX_MODEL_BYTES = 2**31 - 1                     # protobuf cannot parse a larger message
@@ -19,11 +21,3 @@ def nbytes(shape: tuple[int, ...] | list[int], itemsize: int) -> int:
     for d in shape:
         n *= d
     return n
-
-
-def format_bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n} B"
-        n /= 1024
-    return f"{n:.3g} PiB"

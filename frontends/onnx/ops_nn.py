@@ -126,9 +126,9 @@ def gemm(cx: OnnxNodeContext):
     alpha, beta = cx.attr("alpha", "float", 1.0), cx.attr("beta", "float", 1.0)
     if a.rank != 2 or b.rank != 2:
         raise cx.error(f"Gemm needs 2-d A and B, got {list(a.shape)} and {list(b.shape)}")
-    if cx.attr("transA", "int", 0):
+    if cx.flag("transA", 0):
         a = cx.emit("permute", [a], {"dims": (1, 0)}, suffix="a_t")
-    trans_b = cx.attr("transB", "int", 0)
+    trans_b = cx.flag("transB", 0)
     if c is not None and beta != 1.0:
         c = cx.emit("mul", [c, cx.like(beta, c, "beta")], suffix="c_scaled")
     if c is not None and beta == 0.0:
@@ -160,7 +160,7 @@ def matmul(cx: OnnxNodeContext):
 
 @onnx_op("BatchNormalization", ir="batch_norm", note="inference only; the training outputs are unavailable")
 def batch_norm(cx: OnnxNodeContext):
-    if cx.attr("training_mode", "int", 0):
+    if cx.flag("training_mode", 0):
         raise cx.unsupported("training_mode=1")
     x = cx.x
     if x.rank < 2:

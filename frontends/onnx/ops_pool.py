@@ -36,7 +36,7 @@ def _geometry(cx: OnnxNodeContext, x: Value):
     if len(strides) != k or len(dilations) != k or min(strides + dilations) < 1:
         raise cx.error(f"strides {strides} / dilations {dilations} do not fit kernel_shape {kernel}")
     begin, end = explicit_pads(cx, x, kernel, strides, dilations)
-    ceil = bool(cx.attr("ceil_mode", "int", 0))
+    ceil = cx.flag("ceil_mode", 0)
     sizes = [pooled_size(n, kk, s, b, e, d, ceil)
              for n, kk, s, b, e, d in zip(x.shape[2:], kernel, strides, begin, end, dilations)]
     if min(sizes) < 1:
@@ -87,7 +87,7 @@ def avg_pool(cx: OnnxNodeContext):
     kernel, strides, dilations, begin, end, ceil, sizes = _geometry(cx, x)
     if any(d != 1 for d in dilations):
         raise cx.unsupported(f"dilations {dilations}")
-    include = bool(cx.attr("count_include_pad", "int", 0))
+    include = cx.flag("count_include_pad", 0)
     attrs = {"kernel": tuple(kernel), "stride": tuple(strides), "count_include_pad": include}
     if _direct(kernel, begin, end):
         y = cx.emit("avg_pool", [x], {**attrs, "padding": tuple(begin), "ceil_mode": ceil})

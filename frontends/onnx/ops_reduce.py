@@ -19,7 +19,7 @@ def _reduce_axes(cx: OnnxNodeContext, x: Value) -> list[int] | None:
         axes = cx.ints(1, "axes") if cx.input(1) is not None else []
     else:
         axes = cx.attr("axes", "ints", [])
-    if not axes and cx.attr("noop_with_empty_axes", "int", 0):
+    if not axes and cx.flag("noop_with_empty_axes", 0):
         return None
     normalized = [cx.normalize_axis(a, x.rank) for a in axes] if axes else list(range(x.rank))
     if len(set(normalized)) != len(normalized):
@@ -35,7 +35,7 @@ def reduce(cx: OnnxNodeContext):
     axes = _reduce_axes(cx, x)
     if axes is None:
         return x
-    keep = bool(cx.attr("keepdims", "int", 1))
+    keep = cx.flag("keepdims", 1)
     ir_op = _REDUCE[cx.op_type]
     if cx.op_type == "ReduceL1":
         x = cx.emit("abs", [x], suffix="abs")
@@ -55,11 +55,11 @@ def reduce(cx: OnnxNodeContext):
 @onnx_op("ArgMax", "ArgMin", ir="argmax / argmin", note="select_last_index=0 only")
 def arg_extreme(cx: OnnxNodeContext):
     x = cx.x
-    if cx.attr("select_last_index", "int", 0):
+    if cx.flag("select_last_index", 0):
         raise cx.unsupported("select_last_index=1")
     axis = cx.normalize_axis(cx.attr("axis", "int", 0), x.rank)
     return cx.emit("argmax" if cx.op_type == "ArgMax" else "argmin", [x],
-                   {"dim": axis, "keepdim": bool(cx.attr("keepdims", "int", 1))})
+                   {"dim": axis, "keepdim": cx.flag("keepdims", 1)})
 
 
 @onnx_op("TopK", ir="topk", note="K must be static; results are always sorted")
@@ -69,7 +69,7 @@ def topk(cx: OnnxNodeContext):
     if len(k) != 1:
         raise cx.error(f"K must hold one value, got {k}")
     axis = cx.normalize_axis(cx.attr("axis", "int", -1), x.rank)
-    return cx.emit_multi("topk", [x], {"k": k[0], "dim": axis, "largest": bool(cx.attr("largest", "int", 1))})
+    return cx.emit_multi("topk", [x], {"k": k[0], "dim": axis, "largest": cx.flag("largest", 1)})
 
 
 @onnx_op("ReduceProd", ir="(a constant)", note="only on static inputs (shape arithmetic), which it folds")

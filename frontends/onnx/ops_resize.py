@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from compiler.ir import Value
+from compiler.ir import TensorType, Value
 from frontends.onnx.context import OnnxNodeContext
 from frontends.onnx.table import onnx_op
 
@@ -75,16 +75,25 @@ def _sizes_and_scales(cx: OnnxNodeContext, x: Value) -> tuple[list[int], list[fl
         out = list(x.shape)
         for a, n in zip(axes, sizes):
             out[a] = n
-        return out, [float(_F32(o) / _F32(n)) if n else 1.0 for o, n in zip(out, x.shape)]
-    if not scales or len(scales) != len(axes) or min(scales) <= 0:
-        raise cx.error(f"needs scales or sizes for axes {axes}, got scales {scales} and sizes {sizes}")
+        return _bounded(cx, x, out), [float(_F32(o) / _F32(n)) if n else 1.0 for o, n in zip(out, x.shape)]
+    if not scales or len(scales) != len(axes) or not all(0 < s < math.inf for s in scales):
+        raise cx.error(f"needs finite positive scales or sizes for axes {axes}, got scales {scales} and sizes {sizes}")
     full = [1.0] * x.rank
     for a, s in zip(axes, scales):
         full[a] = s
-    out = [int(math.floor(float(_F32(n) * _F32(s)))) for n, s in zip(x.shape, full)]
+    with np.errstate(over="ignore"):  # an overflow is reported below, not warned about
+        scaled = [float(_F32(n) * _F32(s)) for n, s in zip(x.shape, full)]
+    if not all(math.isfinite(v) for v in scaled):
+        raise cx.error(f"scales {scales} overflow float32 on an input of shape {list(x.shape)}")
+    out = [int(math.floor(v)) for v in scaled]
     if min(out) < 1:
         raise cx.error(f"scales {scales} shrink {list(x.shape)} to nothing")
-    return out, full
+    return _bounded(cx, x, out), full
+
+
+def _bounded(cx: OnnxNodeContext, x: Value, out: list[int]) -> list[int]:
+    cx.check_type(TensorType(tuple(out), x.dtype))  # before the index maps are built for that size
+    return out
 
 
 @onnx_op("Resize", ir="resize, or gather per axis (nearest)",
@@ -131,7 +140,7 @@ def _interpolated(cx: OnnxNodeContext, x: Value, out: list[int], scales: list[fl
     if out[:2] != list(x.shape[:2]) or not 1 <= k <= 3:
         raise cx.unsupported(f"{mode} resizing of {list(x.shape)} to {out} (only the 1-3 spatial dims "
                              "of a batched input can be interpolated)")
-    if cx.attr("antialias", "int", 0) and any(o < n for o, n in zip(out, x.shape)):
+    if cx.flag("antialias", 0) and any(o < n for o, n in zip(out, x.shape)):
         raise cx.unsupported("antialias when downsampling")
     for o, n, s in zip(out[2:], x.shape[2:], scales[2:]):
         if not math.isclose(s, o / n, rel_tol=1e-6):
@@ -144,7 +153,7 @@ def _interpolated(cx: OnnxNodeContext, x: Value, out: list[int], scales: list[fl
     align = ctm == "align_corners"
     if mode == "cubic":
         a = cx.attr("cubic_coeff_a", "float", -0.75)
-        if k != 2 or abs(a + 0.75) > 1e-6 or cx.attr("exclude_outside", "int", 0):
+        if k != 2 or abs(a + 0.75) > 1e-6 or cx.flag("exclude_outside", 0):
             raise cx.unsupported(f"cubic resizing with {k} spatial dims, cubic_coeff_a={a} or exclude_outside "
                                  "(torch's bicubic is 2-d with a = -0.75)")
         return cx.emit("resize", [x], {"size": tuple(out[2:]), "mode": "bicubic", "align_corners": align})

@@ -26,7 +26,7 @@ def _axes(cx: OnnxNodeContext, input_index: int, rank: int) -> list[int] | None:
 @onnx_op("Reshape", ir="reshape", note="the target shape must be static; 0 copies a dim unless allowzero")
 def reshape(cx: OnnxNodeContext):
     x, target = cx.x, cx.ints(1, "the target shape")
-    allowzero = cx.attr("allowzero", "int", 0)
+    allowzero = cx.flag("allowzero", 0)
     shape = []
     for i, d in enumerate(target):
         if d == 0 and not allowzero:

@@ -25,7 +25,7 @@ from frontends.onnx.tensors import looks_like_parameter, to_torch
 
 def sanitized(name: str) -> str:
     """The IR's spelling of an ONNX tensor name (Graph.unique_name's, before de-duplication)."""
-    return "".join(c if c.isalnum() or c in "._" else "_" for c in name).strip("_")
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "._" else "_" for c in name).strip("_")
 
 
 class Unavailable:
@@ -115,8 +115,10 @@ class Translator:
             result = results[i] if i < len(results) else None
             if result is None:
                 result = Unavailable(f"nnforge does not compute output {i} of {cx.op_type}")
-            if name in self.env:
-                raise cx.error(f"tensor '{name}' is defined twice", hint="the model is malformed (not SSA)")
+            if name in self.env or name in self.initializers or name in self.sparse:
+                raise cx.error(f"tensor '{name}' is defined twice"
+                               f"{' (it is also an initializer)' if name not in self.env else ''}",
+                               hint="the model is malformed (not SSA)")
             self.env[name] = result
 
     def _crosscheck(self, cx: OnnxNodeContext) -> None:

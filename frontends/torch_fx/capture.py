@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.fx as fx
 
+from compiler import memory
 from compiler.errors import FrontendError
 from compiler.ir import TensorType
 
@@ -174,6 +175,7 @@ def prepare_inputs(graph: fx.Graph, example_inputs: Sequence[Any] | None,
             raise FrontendError(f"example_inputs have shapes {got} but input_shapes says {shapes}",
                                 hint="pass only one of them, or make them agree")
     if example_inputs is None:
+        memory.check(sum(memory.tensor_bytes(s, torch.float32) for s in input_shapes), "random example inputs")
         gen = torch.Generator().manual_seed(0)
         example_inputs = [torch.randn(tuple(s), generator=gen) for s in input_shapes]
     inputs = list(example_inputs)

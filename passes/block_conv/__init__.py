@@ -29,6 +29,7 @@ from typing import ClassVar, Literal
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.errors import PipelineError
 from compiler.ir import Graph
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 from passes.block_conv.geometry import Decision, Tiling
 from passes.block_conv.layout import rewrite
@@ -48,20 +49,12 @@ class BlockConv(Pass):
     exact: ClassVar[bool] = False
     parallel: ClassVar[bool] = False
     pattern: Literal["fixed", "hierarchical"] = "fixed"
-    block: int = 28
-    grid: int = 4
+    block: int = option(28, low=1, high=2**16)
+    grid: int = option(4, low=1, high=2**10)
     padding: Literal["zeros", "replicate", "reflect"] = "zeros"
     only: list[str] = ()
     skip: list[str] = ()
-    buffer_kb: float = 1024.0
-
-    def __post_init__(self) -> None:
-        if self.block < 1:
-            raise ValueError(f"option 'block' must be at least 1, got {self.block}")
-        if self.grid < 1:
-            raise ValueError(f"option 'grid' must be at least 1, got {self.grid}")
-        if self.buffer_kb <= 0:
-            raise ValueError(f"option 'buffer-kb' must be positive, got {self.buffer_kb}")
+    buffer_kb: float = option(1024.0, low=0.0, low_open=True, high=2.0**30)
 
     @property
     def options(self) -> Options:

@@ -22,6 +22,7 @@ from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node, Value
 from compiler.names import layer_names, matching_pattern
 from compiler.ops import get_op
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 from passes.integerize.layers import INT_LAYERS, int_format, lower_layer, storage_dtype
 from passes.integerize.rep import INT32, Emitter, IntegerizeError, Rep
@@ -38,12 +39,8 @@ class Integerize(Pass):
 
     exact: ClassVar[bool] = False
     parallel: ClassVar[bool] = False
-    fraction_bits: int = 16
+    fraction_bits: int = option(16, low=0, high=20)
     skip: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.fraction_bits <= 20:
-            raise ValueError(f"fraction-bits must be 0..20, got {self.fraction_bits}")
 
     def run(self, graph: Graph, ctx: PassContext = DEFAULT_CONTEXT) -> PassResult:
         hint = "run quantize{weights=int8, activations=int8} before integerize"

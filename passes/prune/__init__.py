@@ -18,7 +18,7 @@ how far outputs moved. `describe_groups(graph)` is the readable listing behind
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal, Sequence
 
 import numpy as np
@@ -28,6 +28,7 @@ from compiler import calibration
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 from passes.prune.groups import Analysis, analyze
 from passes.prune.importance import calibration_inputs, unit_scores
@@ -44,22 +45,15 @@ class Prune(Pass):
     """Structured pruning: remove whole channels and heads, coupled layers together (lossy)."""
 
     exact: ClassVar[bool] = False
-    ratio: float = 0.5
+    ratio: float = option(0.5, low=0.0, high=1.0, high_open=True)
     importance: Importance = "l1"
     scope: Literal["local", "global"] = "local"
-    round_to: int = 1
+    round_to: int = option(1, low=1, high=4096)
     ignore: list[str] = ()
-    ratios: dict[str, float] = field(default_factory=dict)
-    steps: int = 1
-    calibration: int = 2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name, r in [("ratio", self.ratio), *self.ratios.items()]:
-            if not 0.0 <= r < 1.0:
-                raise ValueError(f"ratio for '{name}' must be in [0, 1), got {r}")
-        if self.round_to < 1 or self.steps < 1 or self.calibration < 1:
-            raise ValueError("round-to, steps and calibration must be at least 1")
+    ratios: dict[str, float] = option(default_factory=dict, low=0.0, high=1.0, high_open=True)
+    steps: int = option(1, low=1, high=100)
+    calibration: int = option(2, low=1, high=1024)
+    seed: int = option(0, low=0, high=2**31 - 1)
 
     # the readable group listing, reachable through the pass registry (the CLI's `inspect --groups`)
     describe_groups = staticmethod(describe_groups)

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from compiler import memory
 from compiler.ir import Graph, Value
 from compiler.ops import get_op
 from passes.prune.groups import Analysis
@@ -122,6 +123,8 @@ def gradients(graph: Graph, calibration: Sequence[Sequence[torch.Tensor]]) -> di
 
 def calibration_inputs(graph: Graph, batches: int, seed: int = 0) -> list[tuple[torch.Tensor, ...]]:
     """Random inputs of the graph's types: normal floats; valid indices for embedding lookups."""
+    memory.check(batches * sum(memory.tensor_bytes(v.shape, v.dtype) for v in graph.inputs),
+                 f"{batches} batch(es) of random calibration inputs")
     gen = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(batches):

@@ -37,6 +37,7 @@ import torch
 from compiler import calibration as calib_ctx
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Value
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.quant.formats import BlockFormat, Format, parse_format
 from passes.quantize import preshift as preshift_mod  # also registers fold-preshifted-bias
@@ -74,24 +75,25 @@ class Quantize(Pass):
     activations: str | None = "int8"
     granularity: Literal["tensor", "channel", "group"] = "channel"
     act_granularity: Literal["tensor", "channel"] = "tensor"
-    block_size: int = 32
-    calibration: int = 8
+    block_size: int = option(32, low=1, high=4096)
+    calibration: int = option(8, low=1, high=1024)
     weight_clip: Literal["minmax", "mse"] = "mse"
     act_clip: Literal["minmax", "percentile", "mse"] = "mse"
-    percentile: float = 99.99
+    percentile: float = option(99.99, low=50.0, high=100.0, low_open=True)
     search: Literal["none", "fp-format", "fp-bias"] = "none"
-    rounds: int = 2
-    candidates: int = 100
+    rounds: int = option(2, low=1, high=16)
+    candidates: int = option(100, low=2, high=1000)
     preshift: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
     skip: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
-    budget: float = 0.0
+    budget: float = option(0.0, low=0.0, high=32.0)
     wide: str = "int8"
     residuals: bool = False
-    seed: int = 0
+    seed: int = option(0, low=0, high=2**31 - 1)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _format(self.weights, "weights")
         _format(self.activations, "activations")
         _format(self.wide, "weights")
@@ -100,10 +102,6 @@ class Quantize(Pass):
             _format(w, "weights")
             if a:
                 _format(a, "activations")
-        if self.block_size < 1 or self.calibration < 1 or self.rounds < 1 or self.candidates < 2:
-            raise ValueError("block-size, calibration and rounds must be >= 1, candidates >= 2")
-        if not 50.0 < self.percentile <= 100.0:
-            raise ValueError(f"percentile must be in (50, 100], got {self.percentile}")
         narrow = _format(self.weights, "weights")
         if self.budget and (narrow is None or self.budget < narrow.storage_bits):
             raise ValueError("budget (average weight bits) needs a weight format no wider than it")

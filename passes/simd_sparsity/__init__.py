@@ -36,6 +36,7 @@ from compiler.interpreter import interpret
 from compiler.ir import Graph
 from compiler.manager import max_difference
 from compiler.names import layer_names, matching_pattern
+from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
 from compiler.sparse.annotation import SparsityAnnotation
 from compiler.sparse.layers import unsupported
@@ -83,32 +84,28 @@ class SimdSparsify(Pass):
 
     exact: ClassVar[bool] = False
     parallel: ClassVar[bool] = False  # many small tensor ops; the latency model times on one thread
-    sparsity: float = 0.5
+    sparsity: float = option(0.5, low=0.0, high=1.0, high_open=True)
     pattern: Literal["simd", "nm"] = "simd"
     simd: int | None = None
-    n: int = 2
-    m: int = 4
+    n: int = option(2, low=1, high=64)
+    m: int = option(4, low=2, high=64)
     importance: Literal["l1", "l2", "taylor"] = "l1"
-    ratios: dict[str, float] = field(default_factory=dict)
+    ratios: dict[str, float] = option(default_factory=dict, low=0.0, high=1.0, high_open=True)
     skip: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     latency_budget: float | str | None = None
-    max_sparsity: float = 0.95
-    calibration: int = 2
+    max_sparsity: float = option(0.95, low=0.0, high=1.0, low_open=True, high_open=True)
+    calibration: int = option(2, low=1, high=1024)
 
     # the latency table and plot behind `nnforge sparsity-latency`, reachable through the registry
     latency_report = staticmethod(latency_report)
 
     def __post_init__(self) -> None:
-        for name, r in [("sparsity", self.sparsity), *self.ratios.items()]:
-            if not 0.0 <= r < 1.0:
-                raise ValueError(f"sparsity for '{name}' must be in [0, 1), got {r}")
+        super().__post_init__()
         if self.simd is not None and self.simd not in LANES:
             raise ValueError(f"simd must be one of {LANES} (fp32 lanes of SSE, AVX2, AVX-512), got {self.simd}")
         if not 0 < self.n < self.m:
             raise ValueError(f"N:M needs 0 < n < m, got n={self.n}, m={self.m}")
-        if not 0.0 < self.max_sparsity < 1.0 or self.calibration < 1:
-            raise ValueError("max-sparsity must be in (0, 1) and calibration at least 1")
         if self.latency_budget is not None:
             if self.pattern != "simd":
                 raise ValueError("latency-budget needs pattern=simd: the sparse kernel runs SIMD groups only")

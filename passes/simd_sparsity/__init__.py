@@ -23,7 +23,7 @@ the first calibration batch. Layers whose output channels per conv group are few
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np

@@ -59,7 +59,8 @@ def test_a_late_failing_target_leaves_every_earlier_output_untouched(tmp_path, c
 
 
 def test_folders_made_for_a_failed_compile_are_removed_again(tmp_path, capsys):
-    code, _ = run(capsys, "compile", f"{MODELS}:circular_pad", "--target", "onnx", "-o", tmp_path / "new" / "sub" / "m.onnx")
+    target = tmp_path / "new" / "sub" / "m.onnx"
+    code, _ = run(capsys, "compile", f"{MODELS}:circular_pad", "--target", "onnx", "-o", target)
     assert code == 2 and listing(tmp_path) == []
 
 

@@ -75,7 +75,8 @@ class Worker:
             self.process.join(5)
 
 
-def run_kind(kind: str, cases: range, workers: int, seconds: float, memory_bytes: int) -> tuple[collections.Counter, list]:
+def run_kind(kind: str, cases: range, workers: int, seconds: float,
+             memory_bytes: int) -> tuple[collections.Counter, list]:
     pool = [Worker(memory_bytes) for _ in range(workers)]
     counts: collections.Counter = collections.Counter()
     failures = []

@@ -93,10 +93,12 @@ class Transaction:
                 for entry in self.entries:
                     _move_into_place(entry)
                     done.append(entry)
-            except OSError as exc:
+            except BaseException as exc:  # an interrupt too: nothing stays half committed
                 for committed in reversed(done):
                     _roll_back(committed)
-                raise _write_error(entry.target, exc) from None
+                if isinstance(exc, OSError):
+                    raise _write_error(entry.target, exc) from None
+                raise
         self.abort()  # the staging folders now hold only the replaced versions
 
     def abort(self) -> None:
@@ -204,13 +206,20 @@ def _move_into_place(entry: _Entry) -> None:
         entry.state = "exchanged"
         return
     backup = entry.staged.with_name(BACKUP_PREFIX + entry.target.name)
-    if entry.staged.is_dir() or stat.S_ISDIR(os.lstat(entry.target).st_mode):
+    if not entry.staged.is_dir() and not _is_dir(entry.target) and _hard_link(entry.target, backup):
+        os.replace(entry.staged, entry.target)  # a file: the old one stays reachable as the backup
+    else:
         os.rename(entry.target, backup)  # a kill from here to the next line is undone by clean_stale
         os.rename(entry.staged, entry.target)
-    else:
-        os.link(entry.target, backup, follow_symlinks=False)
-        os.replace(entry.staged, entry.target)
     entry.state = "backed-up"
+
+
+def _hard_link(source: Path, link: Path) -> bool:
+    try:
+        os.link(source, link, follow_symlinks=False)
+        return True
+    except OSError:  # a file system without hard links: fall back to two renames
+        return False
 
 
 def _roll_back(entry: _Entry) -> None:

@@ -196,7 +196,8 @@ def _value(rng: random.Random, depth: int = 0):
         items = [_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]
         return "[" + ",".join(items) + "]"
     if roll < 0.95 and depth < 3:
-        items = [f"{rng.choice(['a', 'fc', 'conv', 'layer1'])}={_value(rng, depth + 1)}" for _ in range(rng.randint(0, 3))]
+        items = [f"{rng.choice(['a', 'fc', 'conv', 'layer1'])}={_value(rng, depth + 1)}"
+                 for _ in range(rng.randint(0, 3))]
         return "{" + ",".join(items) + "}"
     if rng.random() < 0.3:
         depth = rng.choice([33, 200, 600])
@@ -219,7 +220,8 @@ def _plausible_value(rng: random.Random, field, tp) -> str:
     if tp is bool:
         return rng.choice(["true", "false"])
     if tp is str:
-        return rng.choice(["int8", "int4", "int2", "uint8", "fp4-e2m1", "fp8-e4m3", "mxfp4", "nvfp4", "int8-asym", "none"])
+        return rng.choice(["int8", "int4", "int2", "uint8", "fp4-e2m1", "fp8-e4m3", "mxfp4", "nvfp4", "int8-asym",
+                           "none"])
     if bounds is not None and tp in (int, float):
         low = bounds.low if bounds.low is not None else -10
         high = bounds.high if bounds.high is not None else 10
@@ -302,7 +304,8 @@ def _nnfir_seeds() -> dict[str, tuple[str, dict[str, torch.Tensor]]]:
 
 
 TOKEN = re.compile(r"%[A-Za-z0-9_.]+|-?[0-9][0-9.e+-]*|[A-Za-z_][A-Za-z0-9_.\-]*|\S")
-REPLACEMENTS = ["9" * 60, "-1", "0", "2147483648", "nan", "-inf", "1e999", "f16", "i8", "bf16", "bool", "%x", "%nowhere",
+REPLACEMENTS = ["9" * 60, "-1", "0", "2147483648", "nan", "-inf", "1e999", "f16", "i8", "bf16", "bool", "%x",
+                "%nowhere",
                 "None", "[", "]", "{", "}", '"\\N{x}"', "@quant<format='int8'>", "@quant<(((>", "relu", "conv", "=",
                 ",", "return", "graph", "weight", "constant", "\u00e9", "\"", "#"]
 

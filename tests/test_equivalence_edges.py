@@ -50,7 +50,7 @@ def test_a_graph_without_outputs_is_an_error_not_an_unloadable_file(tmp_path, ca
     (helper.make_node("Conv", ["x4", "w"], ["y"], dilations=[2**31, 1]), "attribute 'dilation' must be in"),
 ])
 def test_attributes_torch_cannot_run_are_refused_on_import(tmp_path, capsys, node, message):
-    inputs = [info("x4", TensorProto.FLOAT, [1, 1, 4, 4])] if "x4" in node.input else [info("x", TensorProto.FLOAT, [1, 4])]
+    inputs = [info("x4", TensorProto.FLOAT, [1, 1, 4, 4]) if "x4" in node.input else info("x", TensorProto.FLOAT, [1, 4])]
     inits = [helper.make_tensor("s", TensorProto.FLOAT, [4], [1.0] * 4),
              helper.make_tensor("w", TensorProto.FLOAT, [1, 1, 1, 1], [1.0])]
     path = onnx_file(tmp_path, [node], inputs, [info("y", TensorProto.FLOAT, None)], inits)

@@ -49,7 +49,8 @@ def test_a_declared_input_too_big_to_check_is_refused_before_allocating(tmp_path
 def test_a_huge_constant_of_shape_is_refused_under_check_equivalence(tmp_path, capsys):
     shape = helper.make_tensor("shape", TensorProto.INT64, [1], [2**32 - 1])
     path = onnx_model(tmp_path / "cos.onnx",
-                      [helper.make_node("ConstantOfShape", ["shape"], ["c"]), helper.make_node("Add", ["x", "c"], ["y"])],
+                      [helper.make_node("ConstantOfShape", ["shape"], ["c"]),
+                       helper.make_node("Add", ["x", "c"], ["y"])],
                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape])
     code = main(["compile", str(path), "--target", "onnx", "--check-equivalence"])

@@ -45,6 +45,7 @@ from compiler.backend import Artifact, Backend, register_backend
 from compiler.context import DEFAULT_CONTEXT, TargetDescription
 from compiler.errors import PipelineError
 from compiler.gcpause import gc_paused
+from compiler.options import option
 from compiler.ir import Graph
 
 
@@ -58,48 +59,31 @@ class CrossbarBackend(Backend):
     """Map conv/linear/matmul onto resistive-memory tiles; noisy simulation; energy/latency/area."""
 
     suffix = ""
-    rows: int = 256
-    cols: int = 256
-    cell_bits: int = 2
-    weight_bits: int | None = 8
-    input_bits: int | None = 8
-    dac_bits: int = 1
-    adc_bits: int = 8
-    adc_range: float = 1.0
+    rows: int = option(256, low=1, high=2**16)
+    cols: int = option(256, low=1, high=2**16)
+    cell_bits: int = option(2, low=1, high=8)
+    weight_bits: int | None = option(8, low=2, high=16)
+    input_bits: int | None = option(8, low=2, high=16)
+    dac_bits: int = option(1, low=1, high=16)
+    adc_bits: int = option(8, low=0, high=24)  # 0: ideal converters
+    adc_range: float = option(1.0, low=0.0, high=1.0, low_open=True)
     signed: Literal["differential", "offset"] = "differential"
     device: Literal["reram", "pcm", "ideal"] = "reram"
-    time: float = 0.0
+    time: float = option(0.0, low=0.0, high=1e10)  # seconds after programming
     drift_compensation: bool = False
-    programming_noise: float = 1.0
-    read_noise: float = 1.0
-    drift: float = 1.0
-    stuck_on: float | None = None
-    stuck_off: float | None = None
-    seed: int = 0
+    programming_noise: float = option(1.0, low=0.0, high=100.0)
+    read_noise: float = option(1.0, low=0.0, high=100.0)
+    drift: float = option(1.0, low=0.0, high=100.0)
+    stuck_on: float | None = option(None, low=0.0, high=1.0)
+    stuck_off: float | None = option(None, low=0.0, high=1.0)
+    seed: int = option(0, low=0, high=2**31 - 1)
     sparse: bool = True
     precision: Literal["float32", "bfloat16"] = "float32"
 
     def __post_init__(self) -> None:
-        for option, value, low in (("rows", self.rows, 1), ("cols", self.cols, 1), ("cell-bits", self.cell_bits, 1),
-                                   ("dac-bits", self.dac_bits, 1)):
-            if value < low:
-                raise _option_error(option, f"must be at least {low}, got {value}")
-        if self.cell_bits > 8:
-            raise _option_error("cell-bits", f"must be at most 8 levels' bits, got {self.cell_bits}")
-        for option, value in (("weight-bits", self.weight_bits), ("input-bits", self.input_bits)):
-            if value is not None and not 2 <= value <= 16:
-                raise _option_error(option, f"must be between 2 and 16 (or none), got {value}")
-        if self.adc_bits == 1 or not 0 <= self.adc_bits <= 24:
-            raise _option_error("adc-bits", f"must be 0 (ideal) or 2..24, got {self.adc_bits}")
-        if not 0 < self.adc_range <= 1:
-            raise _option_error("adc-range", f"must be in (0, 1], got {self.adc_range}")
-        if self.time < 0:
-            raise _option_error("time", f"must be >= 0 seconds, got {self.time}")
-        for option, value in (("stuck-on", self.stuck_on), ("stuck-off", self.stuck_off)):
-            if value is not None and not 0 <= value <= 1:
-                raise _option_error(option, f"is a probability in [0, 1], got {value}")
-        if min(self.programming_noise, self.read_noise, self.drift) < 0:
-            raise _option_error("programming-noise/read-noise/drift", "scales must be >= 0")
+        super().__post_init__()  # the declared ranges
+        if self.adc_bits == 1:
+            raise _option_error("adc-bits", "must be 0 (ideal) or 2..24, got 1")
         get_device(self.device)
 
     # ---- what passes see of this target ---------------------------------------------------

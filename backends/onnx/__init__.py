@@ -28,7 +28,7 @@ from typing import Literal
 import onnx
 from onnx.external_data_helper import set_external_data
 
-from backends.onnx.builder import OnnxBuilder
+from backends.onnx.builder import MAX_OPSET, MIN_OPSET, OnnxBuilder
 from backends.onnx.costs import onnx_costs
 from backends.onnx.lowering import LOWERINGS
 from backends.onnx.prepare import auto_opset, export_graph
@@ -40,9 +40,9 @@ from compiler.costs import CostSettings
 from compiler.errors import BackendError
 from compiler.gcpause import gc_paused
 from compiler.ir import Graph
+from compiler.options import option
 from compiler.quant.formats import parse_format
 
-MIN_OPSET, MAX_OPSET = 17, 24
 PROTOBUF_LIMIT = 2**31 - 1        # larger models go to external data
 STRUCTURE_MARGIN = 2**26         # room left for everything but initializer data
 EXTERNAL_THRESHOLD = 1024         # initializers at least this big move to the .data file
@@ -77,13 +77,9 @@ class OnnxBackend(Backend):
     """Lower to an ONNX ModelProto; with an output path, write the .onnx file."""
 
     suffix = ".onnx"
-    opset: int | Literal["auto"] = "auto"
+    opset: int | Literal["auto"] = option("auto", low=MIN_OPSET, high=MAX_OPSET)
     quant: Literal["qdq", "exact", "plain"] = "qdq"
     check: bool = True
-
-    def __post_init__(self) -> None:
-        if self.opset != "auto" and not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise ValueError(f"opset must be auto or between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
 
     @gc_paused()
     def lower(self, graph: Graph, output: Path | None) -> Artifact:

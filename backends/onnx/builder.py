@@ -20,6 +20,7 @@ from compiler.errors import BackendError
 from compiler.ir import Graph, Node, TensorType, Value
 
 PRODUCER = "nnforge"
+MIN_OPSET, MAX_OPSET = 17, 24  # the opsets the lowerings are written and tested for
 
 TORCH_TO_ONNX = {
     torch.float32: TensorProto.FLOAT, torch.float64: TensorProto.DOUBLE,

@@ -121,6 +121,14 @@ class _Converter:
         return self.out
 
     def convert(self, node: Node) -> None:
+        if len(node.outputs) != 1:  # split, topk: data movement on whatever form their input has
+            inputs = [self.dequantized(v) if v is not None and v in self.real else self.operand(v)
+                      for v in node.inputs]
+            created = self.out.create_node(node.op, inputs, dict(node.attrs), name=node.name, source=node.source)
+            self.env.update(zip(node.outputs, created.outputs))
+            if any(v in self.real for v in node.inputs if v is not None):
+                self.real.update(node.outputs)
+            return
         op, y = node.op, node.output
         if op in ("int_conv", "int_linear", "int_matmul"):
             self.layer(node)

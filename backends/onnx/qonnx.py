@@ -22,11 +22,13 @@ import torch
 from onnx import helper
 
 from backends.onnx.builder import OnnxBuilder
+from backends.onnx.builder import MAX_OPSET, MIN_OPSET
 from compiler.atomic import atomic_path
 from compiler.backend import Artifact, Backend, register_backend
 from compiler.errors import BackendError
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Node
+from compiler.options import option
 from compiler.quant.formats import BlockFormat, FloatFormat, IntFormat, parse_format
 from compiler.quant.kernels import expand_scale
 
@@ -96,12 +98,7 @@ class QonnxBackend(Backend):
     """Lower to QONNX (ONNX + Quant/FloatQuant custom ops); with an output path, write the file."""
 
     suffix = ".qonnx.onnx"  # beside model.onnx when compiling to every target
-    opset: int = 17
-
-    def __post_init__(self) -> None:
-        from backends.onnx import MAX_OPSET, MIN_OPSET
-        if not MIN_OPSET <= self.opset <= MAX_OPSET:
-            raise ValueError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}, got {self.opset}")
+    opset: int = option(17, low=MIN_OPSET, high=MAX_OPSET)
 
     def lower(self, graph: Graph, output: Path | None) -> Artifact:
         from backends.onnx import build_model

@@ -86,7 +86,8 @@ def _as_int32(infer, op: str, count: int):
     def wrapped(ins: list[TensorType | None], a: dict) -> list[TensorType]:
         _int_inputs(op, ins, count)
         float_types = [None if t is None else TensorType(t.shape, torch.float32) for t in ins[:count]]
-        bias = [ins[2]] if op != "int_matmul" and len(ins) > 2 else []
+        bias = [None if ins[2] is None else TensorType(ins[2].shape, torch.float32)] \
+            if op != "int_matmul" and len(ins) > 2 else []  # int32 at s_x*s_w: checked as the layer's own
         (out,) = infer(float_types + bias, a)
         return [TensorType(out.shape, torch.int32)]
     return wrapped

@@ -9,8 +9,10 @@ NVFP4). `zero_point` (same layout as the scale) only for asymmetric integer form
 """
 from __future__ import annotations
 
+import torch
+
 from compiler.ir import TensorType
-from compiler.ops.registry import Attr, OpDef, raise_shape, register_op, same_dtype
+from compiler.ops.registry import Attr, OpDef, raise_shape, register_op
 from compiler.quant.formats import BlockFormat, FormatError, parse_format
 
 
@@ -41,7 +43,9 @@ def _infer(ins: list[TensorType | None], a: dict) -> list[TensorType]:
     axis, block = a["axis"], a["block_size"]
     if not x.dtype.is_floating_point or not scale.dtype.is_floating_point:
         raise_shape("fake_quant", ins, "x and scale must be floating point")
-    same_dtype("fake_quant", [x, scale, ts])  # a wider scale would widen the result past its declared type
+    for t in (scale, ts):  # a wider scale would widen the result past its declared type
+        if t is not None and torch.promote_types(x.dtype, t.dtype) != x.dtype:
+            raise_shape("fake_quant", ins, f"a {t.dtype} scale would widen the {x.dtype} input")
     if axis is not None and not -x.rank <= axis < x.rank:
         raise_shape("fake_quant", ins, f"axis {axis} is out of range for rank {x.rank}")
     if block < 0 or (block and axis is None):

@@ -86,14 +86,14 @@ class SimdSparsify(Pass):
     parallel: ClassVar[bool] = False  # many small tensor ops; the latency model times on one thread
     sparsity: float = option(0.5, low=0.0, high=1.0, high_open=True)
     pattern: Literal["simd", "nm"] = "simd"
-    simd: int | None = None
+    simd: int | None = option(None, low=4, high=16)  # 4, 8 or 16 lanes; none: the target's
     n: int = option(2, low=1, high=64)
     m: int = option(4, low=2, high=64)
     importance: Literal["l1", "l2", "taylor"] = "l1"
     ratios: dict[str, float] = option(default_factory=dict, low=0.0, high=1.0, high_open=True)
     skip: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
-    latency_budget: float | str | None = None
+    latency_budget: float | str | None = option(None, low=0.0, low_open=True, high=1e9)
     max_sparsity: float = option(0.95, low=0.0, high=1.0, low_open=True, high_open=True)
     calibration: int = option(2, low=1, high=1024)
 

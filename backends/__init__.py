@@ -1,2 +1,2 @@
 """Plugin package: importing it registers its members."""
-from backends import onnx, pytorch  # noqa: F401
+from backends import hls, onnx, pytorch  # noqa: F401

@@ -4,3 +4,4 @@ from passes import reparam  # noqa: F401
 from passes import quantize  # noqa: F401  (quantize, fold-preshifted-bias)
 from passes import prune  # noqa: F401
 from passes import integerize  # noqa: F401
+from passes import conv_transpose_as_conv  # noqa: F401

@@ -98,7 +98,7 @@ class _Builder:
         outs = [Port(self.names(f"{port.name}_{i}"), port.height, port.width, port.channels, port.elem, port.value)
                 for i in range(readers)]
         self.stages.append(Dup(self.names(f"{port.name}_dup"), (), [port], outs))
-        self.readers[v] = outs
+        self.readers[v] = list(outs)
 
     def take(self, v: Value) -> Port:
         return self.readers[v].pop(0)
@@ -137,8 +137,8 @@ class _Builder:
         elif g.kind == "pointwise":
             self.stages.append(Pointwise(name, tuple(g.nodes), ins, [out], epilogue=epilogue))
         else:
-            source = stream_order_map(g.shape_nodes, g.inputs[0], g.shape_nodes[-1].output)
-            self.stages.append(Reorder(name, tuple(g.nodes), ins, [out], source=source, epilogue=epilogue))
+            gather = stream_order_map(g.shape_nodes, g.inputs[0], g.shape_nodes[-1].output)
+            self.stages.append(Reorder(name, tuple(g.nodes), ins, [out], gather=gather, epilogue=epilogue))
         self.publish(g.output, out, readers)
 
     def _stage_name(self, g: Group) -> str:

@@ -6,8 +6,8 @@ cost being the sum of its resources as fractions of the part's (DSP, LUT, BRAM18
 or linear layer folds its window generator together with its matrix-vector unit. The design fits
 when every resource stays within `UTILIZATION` of the part. With a target fps, T = clock / fps;
 without one, the smallest T that fits is found by bisection over the cycle counts the stages can
-take. Either way the result names what binds: the resource the next faster design would exceed,
-or the stage that cannot go faster.
+take. Either way the result names what binds the fastest design that fits: the resource the next
+faster design would exceed, or the stage that cannot go faster.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Folding:
     binding: str                # what stops a faster design
     totals: Resources
     requested_fps: float | None
+    fastest_fps: float          # of the fastest design that fits (the one `binding` describes)
 
 
 class _Unit:
@@ -86,7 +87,13 @@ def _why_not(units: list[_Unit], target: int, part: Part) -> str:
     ok, _, used, kind = _fits(units, target, part)
     if kind == "stage":
         slow = max(units, key=lambda u: u.fastest)
-        return f"stage '{slow.stage.name}' ({slow.stage.describe()}) at its fastest, {slow.fastest} cycles per frame"
+        stage, (_, _, pe, simd, _) = slow.stage, slow.rows[0]
+        window = stage.window_stage if isinstance(stage, MVU) else None
+        why = " (its window generator reads one padded pixel per cycle)" \
+            if window is not None and window.cycles(pe, simd) >= stage.cycles(pe, simd) else ""
+        return f"stage '{stage.name}' ({stage.describe()}) at its fastest, {slow.fastest:,} cycles per frame{why}"
+    if not kind:
+        return "nothing: a faster design fits as well"
     budget = part.budget()
     return f"{kind} ({used[kind]:,} of {budget[kind]:,} on {part.name}, limit {UTILIZATION:.0%})"
 
@@ -98,20 +105,20 @@ def solve(design: Design, part: Part, clock_mhz: float, fps: float | None) -> Fo
     candidates = sorted({c for u in units for c in u.cycles if c >= floor})
     clock = clock_mhz * 1e6
     best = _fastest(units, candidates, part)
+    if best is None:
+        raise BackendError(f"target 'hls': the design does not fit {part.name} even fully folded: "
+                           f"{_why_not(units, candidates[-1], part)}",
+                           hint="choose a larger part= or quantize to fewer bits")
+    faster = [c for c in candidates if c < best]
+    binding = _why_not(units, faster[-1] if faster else floor - 1, part)
+    target = best
     if fps:
         target = math.floor(clock / fps)
-        if target < floor or not _fits(units, target, part)[0]:
-            reach = f"the best reachable is {clock / best:,.1f} fps" if best is not None else "no folding fits"
+        if target < best:
             raise BackendError(
                 f"target 'hls': {fps:g} fps at {clock_mhz:g} MHz ({target:,} cycles per frame) is not reachable on "
-                f"{part.name}: {reach}; bound by {_why_not(units, target, part)}",
+                f"{part.name}: the best reachable is {clock / best:,.1f} fps; bound by {binding}",
                 hint="lower fps=, raise clock-mhz=, choose a larger part=, or quantize to fewer bits")
-    else:
-        if best is None:
-            raise BackendError(f"target 'hls': the design does not fit {part.name} even fully folded: "
-                               f"{_why_not(units, candidates[-1], part)}",
-                               hint="choose a larger part= or quantize to fewer bits")
-        target = best
     _, choice, _, _ = _fits(units, target, part)
     for unit, (_, _, pe, simd, _) in zip(units, choice):
         unit.stage.pe, unit.stage.simd = pe, simd
@@ -119,10 +126,8 @@ def solve(design: Design, part: Part, clock_mhz: float, fps: float | None) -> Fo
             finalize_window(unit.stage)
     size_fifos(design)
     cycles = max(s.cycles() for s in design.stages)
-    faster = [c for c in candidates if c < cycles]
-    binding = _why_not(units, faster[-1], part) if faster else _why_not(units, floor - 1, part)
     totals = total(s.resources(part) for s in design.stages)
-    return Folding(cycles, clock / cycles, binding, totals, fps)
+    return Folding(cycles, clock / cycles, binding, totals, fps, clock / best)
 
 
 def _fastest(units: list[_Unit], candidates: list[int], part: Part) -> int | None:

@@ -50,9 +50,12 @@ class HLSDesign:
     def table(self):
         return rich_table(self.summary, f"hls: {self.design.name}")
 
-    def print(self, console=None) -> None:
+    def render(self, console=None) -> None:
+        """Print the stage table and the warnings (the CLI calls this after compiling)."""
         from rich.console import Console
-        console = console or Console(width=max(160, Console().width))
+        console = console or Console()
+        if not console.is_terminal:
+            console.width = max(console.width, 200)
         console.print(self.table())
         for w in self.warnings:
             console.print(f"[yellow]warning:[/] {w}", highlight=False)

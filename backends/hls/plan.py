@@ -55,6 +55,11 @@ def why_unsupported(node: Node, graph: Graph) -> str | None:
     if op == "dequantize":
         return None if node.output in graph.outputs and streamed(node.inputs[0]) else \
             "a dequantize inside the graph starts a float island, which has no integer stage"
+    if op in SHAPE and not node.inputs[0].dtype.is_floating_point:
+        inner_in = node.inputs[0].producer is not None and node.inputs[0].producer.op in SHAPE
+        inner_out = node.output.users and all(u.op in SHAPE for u in node.output.users)
+        if (streamed(node.inputs[0]) or inner_in) and (streamed(node.output) or inner_out):
+            return None     # a chain of shape ops needs streams at its two ends only
     if not streams or not all(streamed(v) for v in streams) or not all(streamed(v) for v in node.outputs):
         kind = "float" if any(v.dtype.is_floating_point for v in ins + node.outputs) else "integer"
         return f"no HLS stage for {op} on {kind} tensors of rank {[v.rank for v in streams] or '-'}"
@@ -84,8 +89,6 @@ def why_unsupported(node: Node, graph: Graph) -> str | None:
         const = _constant_operand(node)
         return None if const is not None and _per_channel_ok(const.data, node.output) else \
             f"only {op} with a per-tensor or per-channel constant"
-    if op in SHAPE:
-        return None
     return f"no HLS stage for {op}"
 
 

@@ -40,8 +40,8 @@ def summarize(design: Design, folding: Folding, part: Part, clock_mhz: float, io
     budget = part.budget()
     return {
         "part": part.name, "device": part.device, "clock_mhz": clock_mhz, "io": io,
-        "folding": {"cycles": folding.cycles, "fps": folding.fps, "binding": folding.binding,
-                    "requested_fps": folding.requested_fps, "utilization_limit": UTILIZATION},
+        "folding": {"cycles": folding.cycles, "fps": folding.fps, "requested_fps": folding.requested_fps,
+                    "fastest_fps": folding.fastest_fps, "binding": folding.binding, "utilization_limit": UTILIZATION},
         "latency_cycles": latency_cycles(design, folding.cycles),
         "totals": totals, "budget": budget,
         "utilization": {k: round(v / budget[k], 4) if budget[k] else None for k, v in totals.items()},
@@ -58,7 +58,8 @@ def rich_table(summary: dict, title: str = ""):
     from rich.table import Table
     fold = summary["folding"]
     caption = (f"{summary['part']} at {summary['clock_mhz']:g} MHz: {fold['cycles']:,} cycles/frame, "
-               f"{fold['fps']:,.1f} fps, latency {summary['latency_cycles']:,} cycles; bound by {fold['binding']}")
+               f"{fold['fps']:,.1f} fps, latency {summary['latency_cycles']:,} cycles; the fastest design that fits "
+               f"runs {fold['fastest_fps']:,.1f} fps, bound by {fold['binding']}")
     table = Table(title=title or "hls stages", title_justify="left", caption=caption, caption_justify="left")
     measured = any("csim_cycles" in r for r in summary["stages"])
     columns = COLUMNS[:6] + (("C-sim",) if measured else ()) + COLUMNS[6:]

@@ -6,7 +6,7 @@ models of how Vivado maps HLS operators, documented in docs/hls.md:
 * a memory of `depth` words of `width` bits: distributed (LUT) RAM when it is at most 64 words
   deep or holds at most 1 Kb (one LUT per bit of width per 64 words); else 18 Kb block RAMs in the
   cheapest aspect ratio (16K x 1 ... 512 x 36); else, where asked and the part has them, 288 Kb
-  UltraRAMs (4K x 72);
+  UltraRAMs (4K x 72, narrower words packed into the 72-bit rows);
 * a multiplier of a x b bits: LUTs (about a*b) when a + b <= 10, else DSP slices, one per
   27 x 18 (25 x 18 on 7-series) partial product, the operands oriented the cheaper way;
 * an adder or comparator of n bits: n LUTs; a register stage is flip-flops (not counted).
@@ -59,8 +59,9 @@ def memory(width: int, depth: int, part: Part, *, ultra: bool = False) -> Resour
         return Resources()
     if depth <= LUTRAM_DEPTH or width * depth <= LUTRAM_BITS:
         return Resources(lut=width * math.ceil(depth / LUTRAM_DEPTH))
-    if ultra and part.uram:
-        return Resources(uram=math.ceil(width / 72) * math.ceil(depth / 4096))
+    if ultra and part.uram:     # narrow words are packed into the 72-bit rows (ARRAY_RESHAPE)
+        per_row = max(1, 72 // width)
+        return Resources(uram=math.ceil(width / 72) * math.ceil(depth / (4096 * per_row)))
     return Resources(bram18=min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_SHAPES))
 
 

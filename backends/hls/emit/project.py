@@ -66,7 +66,8 @@ One C++ function per stage in src/stages/, weights and tables in src/data/ (one 
 each), stream types and declarations in src/design.h, the integer helpers in include/nnf_types.h.
 
 Estimate (no synthesis): {fold['cycles']:,} cycles per frame at the slowest stage, {fold['fps']:,.1f} frames/s,
-latency about {summary['latency_cycles']:,} cycles; bound by {fold['binding']}.
+latency about {summary['latency_cycles']:,} cycles. The fastest design that fits runs {fold['fastest_fps']:,.1f}
+frames/s, bound by {fold['binding']}.
 Totals: {summary['totals']}.
 
 {table}

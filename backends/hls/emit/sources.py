@@ -109,9 +109,10 @@ def top_source(design: Design, io: str) -> str:
 
 def partition_warnings(design: Design, io: str) -> list[str]:
     """Arrays the design asks the HLS tool to partition into more parts than it accepts."""
-    found = [(s.name, array, parts) for s in design.stages for array, parts in s.partitioned()]
+    found = [(f"stage '{s.name}'", array, parts) for s in design.stages for array, parts in s.partitioned()]
     if io == "parallel":
-        found += [("top", b.port.name, b.port.words * b.port.channels) for b in design.inputs + design.outputs]
-    return [f"stage '{stage}': array '{array}' is partitioned into {parts:,} parts, beyond Vitis HLS's limit of "
+        found += [("the top function's port", b.port.name, b.port.words * b.port.channels)
+                  for b in design.inputs + design.outputs]
+    return [f"{where}: array '{array}' is partitioned into {parts:,} parts, beyond Vitis HLS's limit of "
             f"{PARTITION_LIMIT:,} (the tool stops with XFORM 203-103); fold further or use io=stream"
-            for stage, array, parts in found if parts > PARTITION_LIMIT]
+            for where, array, parts in found if parts > PARTITION_LIMIT]

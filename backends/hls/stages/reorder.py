@@ -22,7 +22,7 @@ from backends.hls.types import IntType
 @dataclass(eq=False)
 class Reorder(Stage):
     kind = "reorder"
-    source: torch.Tensor = None  # type: ignore[assignment]  # input element (stream order) of each output element
+    gather: torch.Tensor = None  # type: ignore[assignment]  # input element (stream order) of each output element
     epilogue: list[Elementwise] = field(default_factory=list)
 
     @property
@@ -51,16 +51,16 @@ class Reorder(Stage):
         return [f"typedef {self.index_type.cpp} {self.name}_index_t;"]
 
     def data_unit(self) -> tuple[list[str], str]:
-        n = self.source.numel()
-        decls = [f"extern const {self.name}_index_t {self.name}_source[{n}];"]
+        n = self.gather.numel()
+        decls = [f"extern const {self.name}_index_t {self.name}_gather[{n}];"]
         body = [f"// {self.name}: for each output element (stream order), the input element it copies.",
-                '#include "design.h"', "", f"const {self.name}_index_t {self.name}_source[{n}] = {{",
-                "    " + _wrap(self.source.tolist(), 4), "};"]
+                '#include "design.h"', "", f"const {self.name}_index_t {self.name}_gather[{n}] = {{",
+                "    " + _wrap(self.gather.tolist(), 4), "};"]
         return decls, "\n".join(body) + "\n"
 
     def emit(self) -> str:
         inp, out = self.inputs[0], self.outputs[0]
-        value = chain_expr(self.epilogue, f"frame[{self.name}_source[q * OUT_C + c]]", "c", self.name)
+        value = chain_expr(self.epilogue, f"frame[{self.name}_gather[q * OUT_C + c]]", "c", self.name)
         extra = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))
         extra += "".join(f"{p}\n" for p in chain_pragmas(self.epilogue, self.name, self.pe))
         return f"""\
@@ -70,7 +70,7 @@ class Reorder(Stage):
     constexpr int IN_WORDS = {inp.words}, IN_C = {inp.channels}, OUT_WORDS = {out.words}, OUT_C = {out.channels};
     constexpr int PE = {self.pe}, FOLDS = OUT_C / PE;
 {extra}    static {inp.elem_type} frame[IN_WORDS * IN_C];
-#pragma HLS ARRAY_PARTITION variable={self.name}_source cyclic factor={self.pe}
+#pragma HLS ARRAY_PARTITION variable={self.name}_gather cyclic factor={self.pe}
     for (int p = 0; p < IN_WORDS; p++) {{
 #pragma HLS PIPELINE II=1
         NNF_CYCLE({self.index});

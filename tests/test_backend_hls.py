@@ -136,9 +136,10 @@ def test_project_folder_has_one_function_per_stage_and_weights_per_layer(tmp_pat
     for stage in design.design.stages:
         code = (out / "src" / "stages" / f"{stage.name}.cpp").read_text()
         assert "#pragma HLS PIPELINE II=1" in code
-        if stage.kind == "mvu":
-            assert f"ARRAY_PARTITION variable={stage.name}_weights cyclic factor={stage.pe} dim=1" in code
-            assert f"ARRAY_RESHAPE variable={stage.name}_weights cyclic factor={stage.simd} dim=2" in code
+        if stage.kind == "mvu":     # rows (PE) and window elements (SIMD), in the order the ROM is stored
+            rows, cols = (2, 1) if stage.rows_inner else (1, 2)
+            assert f"ARRAY_PARTITION variable={stage.name}_weights cyclic factor={stage.pe} dim={rows}" in code
+            assert f"ARRAY_RESHAPE variable={stage.name}_weights cyclic factor={stage.simd} dim={cols}" in code
             assert "#pragma HLS UNROLL" in code
     assert "set_part xc7z020clg400-1" in (out / "build.tcl").read_text()
     assert "create_clock -period 10.000" in (out / "build.tcl").read_text()

@@ -6,25 +6,29 @@ design that changes one layer's weights recompiles that layer's data file only; 
 built again (another test, another run) compiles nothing. The cache lives in $NNFORGE_HLS_CACHE,
 else ~/.cache/nnforge/hls.
 
-`CSim.run` writes the batch as float32, runs the testbench once for all frames, and reads the
-outputs (float64, exact for float32 and integers) and the per-stage loop counts.
+The build is a shared library; `CSim` calls its `nnf_csim` once for a whole batch (float32 in,
+float64 out: exact for float32 and for integers) and reads the per-stage loop counts. The
+project's Makefile builds the same testbench as a program that reads and writes files.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from backends.hls.emit.project import CXXFLAGS
+from backends.hls.emit.project import CXXFLAGS, X86_WORKAROUNDS
 from compiler.errors import BackendError, UserInputError
 
 ERROR_LINES = 12
@@ -42,6 +46,29 @@ def _compiler() -> str:
         raise BackendError(f"the C simulation needs a C++ compiler, and '{cxx}' is not on PATH",
                            hint="install g++ (apt-get install g++), or set CXX to a C++17 compiler")
     return cxx
+
+
+@lru_cache(maxsize=4)
+def compiler_flags(cxx: str) -> tuple[str, ...]:
+    """CXXFLAGS, plus the x86 workarounds this compiler understands."""
+    extra = []
+    if platform.machine() in ("x86_64", "AMD64"):
+        for flag in X86_WORKAROUNDS:
+            probe = subprocess.run([cxx, flag, "-E", "-x", "c++", os.devnull], capture_output=True)
+            if probe.returncode == 0:
+                extra.append(flag)
+    return (*CXXFLAGS, *extra)
+
+
+def host_cpu() -> str:
+    """What -march=native compiles for: objects built for another CPU are not reused."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    flags = next((line for line in info.splitlines() if line.startswith(("flags", "Features"))), "")
+    model = next((line for line in info.splitlines() if line.startswith("model name")), "")
+    return model + flags
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -71,8 +98,9 @@ def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tupl
     cxx = _compiler()
     start = time.perf_counter()
     headers = "".join(files[k] for k in sorted(files) if k.endswith(".h"))
-    command = [cxx, *CXXFLAGS, f"-I{project / 'include'}", f"-I{project / 'src'}"]
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    flags = compiler_flags(cxx)
+    command = [cxx, *flags, f"-I{project / 'include'}", f"-I{project / 'src'}"]
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout + host_cpu()
     objects_dir = cache_root() / "objects"
     objects_dir.mkdir(parents=True, exist_ok=True)
     units = sorted(k for k in files if k.endswith(".cpp"))
@@ -82,7 +110,7 @@ def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tupl
     stats = BuildStats()
     todo, objects = [], []
     for unit, text in sources.items():
-        obj = objects_dir / f"{_digest(version, ' '.join(CXXFLAGS), headers, text)}.o"
+        obj = objects_dir / f"{_digest(version, ' '.join(flags), headers, text)}.o"
         objects.append(obj)
         if obj.exists():
             stats.cached += 1
@@ -111,11 +139,11 @@ def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tupl
     stats.compiled = len(todo)
     stats.per_unit = {unit: secs for unit, _, secs, _ in results}
     stats.peak_rss_mb = max((rss for *_, rss in results), default=0.0)
-    exe = cache_root() / "bin" / _digest(*(o.name for o in objects)) / "csim"
+    exe = cache_root() / "lib" / _digest(*(o.name for o in objects)) / "libcsim.so"
     if not exe.exists():
         exe.parent.mkdir(parents=True, exist_ok=True)
         tmp = exe.with_suffix(f".{os.getpid()}.tmp")
-        code, err, rss = run_measured([cxx, "-o", str(tmp), *map(str, objects)])
+        code, err, rss = run_measured([cxx, "-shared", "-o", str(tmp), *map(str, objects)])
         if code:
             _fail(project, [("link", err)])
         os.replace(tmp, exe)
@@ -143,14 +171,18 @@ def _fail(project: Path, failed: list[tuple[str, str]]) -> None:
 
 
 class CSim:
-    """Runs the built testbench: `sim(x0, x1, ...)` with any number of frames per input."""
+    """Runs the built testbench in this process (ctypes; the GIL is released while it runs):
+    `sim([x0, x1, ...])` with any number of frames, the same for every input."""
 
     engine = "g++ C simulation"
 
-    def __init__(self, exe: Path, sample_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ...]],
+    def __init__(self, library: Path, sample_shapes: list[tuple[int, ...]], out_shapes: list[tuple[int, ...]],
                  out_dtypes: list[torch.dtype], stages: int):
-        self.exe, self.sample_shapes, self.out_shapes = exe, sample_shapes, out_shapes
+        self.library, self.sample_shapes, self.out_shapes = library, sample_shapes, out_shapes
         self.out_dtypes, self.stages = out_dtypes, stages
+        self._run = ctypes.CDLL(str(library)).nnf_csim
+        self._run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
+        self._run.restype = ctypes.c_int
         self.last_cycles: list[int] = []
         self.last_frames = 0
         self.last_seconds = 0.0
@@ -163,24 +195,20 @@ class CSim:
             if tuple(x.shape[1:]) != shape or x.shape[0] != frames:
                 raise UserInputError(f"input of shape {list(x.shape)} does not match the design's "
                                      f"[N, {', '.join(map(str, shape))}] (the same N for every input)")
-        with tempfile.TemporaryDirectory(prefix="nnforge-csim-") as tmp:
-            tmp = Path(tmp)
-            np.concatenate([x.detach().to(torch.float32).contiguous().numpy().reshape(-1) for x in inputs]) \
-                .tofile(tmp / "inputs.bin")
-            start = time.perf_counter()
-            proc = subprocess.run([str(self.exe), str(tmp / "inputs.bin"), str(tmp / "outputs.bin"),
-                                   str(tmp / "cycles.txt"), str(frames)], capture_output=True, text=True)
-            self.last_seconds = time.perf_counter() - start
-            if proc.returncode:
-                raise BackendError(f"the C simulation failed (exit {proc.returncode}): "
-                                   + "\n".join(proc.stderr.strip().splitlines()[:ERROR_LINES]), where=str(self.exe))
-            flat = np.fromfile(tmp / "outputs.bin", dtype=np.float64)
-            self.last_cycles = [int(line.split()[1]) for line in (tmp / "cycles.txt").read_text().splitlines()]
-        self.last_frames = frames
+        flat = np.concatenate([x.detach().to(torch.float32).contiguous().numpy().reshape(-1) for x in inputs])
+        sizes = [frames * int(np.prod(shape)) for shape in self.out_shapes]
+        out = np.empty(sum(sizes), dtype=np.float64)
+        cycles = np.zeros(self.stages, dtype=np.uint64)
+        start = time.perf_counter()
+        failed = self._run(flat.ctypes.data, out.ctypes.data, cycles.ctypes.data, frames)
+        self.last_seconds = time.perf_counter() - start
+        if failed:
+            raise BackendError("the C simulation stopped: a stage read an empty stream (a bug in the generated "
+                               "design, please report it with the project folder)", where=str(self.library))
+        self.last_cycles, self.last_frames = [int(c) for c in cycles], frames
         outs, offset = [], 0
-        for shape, dtype in zip(self.out_shapes, self.out_dtypes):
-            n = frames * int(np.prod(shape))
-            outs.append(torch.from_numpy(flat[offset:offset + n].copy()).reshape(frames, *shape).to(dtype))
+        for shape, dtype, n in zip(self.out_shapes, self.out_dtypes, sizes):
+            outs.append(torch.from_numpy(out[offset:offset + n].copy()).reshape(frames, *shape).to(dtype))
             offset += n
         return outs
 

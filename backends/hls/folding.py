@@ -147,5 +147,7 @@ def finalize_window(mvu: MVU) -> None:
     """The window stream's word width and length follow the unit's folding."""
     g, link, window = mvu.geometry, mvu.inputs[0], mvu.window_stage
     window.pe, window.simd = mvu.pe, mvu.simd
+    if isinstance(window, LineBufferWindow):
+        window.rows_inner = mvu.rows_inner
     link.channels = mvu.simd if g.groups == 1 else mvu.pe * mvu.simd
     link.height, link.width = 1, g.out_pixels * g.words_per_window(mvu.pe, mvu.simd)

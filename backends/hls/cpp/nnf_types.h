@@ -36,6 +36,13 @@ template <int W, bool SIGNED> struct std_int {
 template <int W> using int_t = typename detail::std_int<W, true>::type;
 template <int W> using uint_t = typename detail::std_int<W, false>::type;
 
+// Reads from empty streams since the last reset: a stage that reads more words than it is sent
+// (the simulation then stops at the end of the frame and reports it, rather than aborting).
+inline int& stream_errors() {
+    static int count = 0;
+    return count;
+}
+
 // A FIFO for C simulation: stages run one after another, so it grows to hold a whole frame.
 // (A small array queue rather than std::deque: this header is parsed once per translation unit.)
 template <typename T> class stream {
@@ -51,8 +58,8 @@ template <typename T> class stream {
     }
     T read() {
         if (head_ == tail_) {
-            std::fprintf(stderr, "nnf::stream: read from an empty stream (a stage reads more than it is sent)\n");
-            std::abort();
+            if (stream_errors()++ == 0) std::fprintf(stderr, "nnf::stream: a stage read an empty stream\n");
+            return T();
         }
         T value = data_[head_++];
         if (head_ == tail_) head_ = tail_ = 0;
@@ -100,18 +107,40 @@ template <typename T, int N> struct word {
 };
 
 // requantize (docs/integer-form.md): clamp(round_half_even((x - x_zp) * m / 2^shift) + zp, qmin, qmax),
-// computed in PROD_BITS bits (at most 64: |x - x_zp| < 2^32 and m < 2^31).
+// computed in PROD_BITS bits (at most 64: |x - x_zp| < 2^32 and m < 2^31). With p = f * 2^shift + r
+// (0 <= r < 2^shift), adding 2^(shift-1) - 1 + (f & 1) before the shift rounds ties to the even f
+// and everything else to nearest; that needs one bit of headroom, so the widest products take
+// the remainder's comparison instead.
 template <typename OUT, int PROD_BITS, typename IN>
 inline OUT requantize(IN x, int64_t x_zp, int32_t m, int shift, int32_t zp, int64_t qmin, int64_t qmax) {
-    typedef int_t<PROD_BITS> prod_t;
+    typedef int_t<(PROD_BITS < 64 ? PROD_BITS + 1 : 64)> prod_t;
     const prod_t p = prod_t(int64_t(x) - x_zp) * prod_t(m);
-    const prod_t f = p >> shift;                                  // floor(p / 2^shift)
-    const prod_t r = p & ((prod_t(1) << shift) - 1);              // p - f * 2^shift, in [0, 2^shift)
-    const prod_t half = prod_t(1) << (shift - 1);
-    int64_t y = int64_t(f) + (r > half ? 1 : 0) + ((r == half && (f & 1) != 0) ? 1 : 0);
+    const prod_t odd = (p >> shift) & 1;
+    int64_t y;
+    if (PROD_BITS < 63) {
+        y = int64_t((p + ((prod_t(1) << (shift - 1)) - 1) + odd) >> shift);
+    } else {
+        const prod_t r = p & ((prod_t(1) << shift) - 1), half = prod_t(1) << (shift - 1);
+        y = int64_t(p >> shift) + (r > half ? 1 : 0) + ((r == half && odd != 0) ? 1 : 0);
+    }
     y += zp;
     return OUT(y < qmin ? qmin : (y > qmax ? qmax : y));
 }
+
+// A product of a window element and a weight, exact in PROD (its proven width) under HLS. In C
+// simulation it is computed in 32 (or 64) bits, which is exact as well and is what vectorizes.
+#ifdef NNF_AP_TYPES
+template <typename PROD, typename A, typename B>
+inline PROD mul(A a, B b) {
+    return PROD(a * b);
+}
+#else
+template <typename PROD, typename A, typename B>
+inline typename std::conditional<(sizeof(PROD) <= 4), int32_t, int64_t>::type mul(A a, B b) {
+    typedef typename std::conditional<(sizeof(PROD) <= 4), int32_t, int64_t>::type wide_t;
+    return wide_t(a) * wide_t(b);
+}
+#endif
 
 template <typename OUT, typename IN>
 inline OUT maximum(IN x, int64_t bound) {

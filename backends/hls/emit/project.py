@@ -5,8 +5,15 @@ from backends.hls.build import Design
 from backends.hls.emit.sources import top_name
 from backends.hls.parts import Part
 
-# warnings on; the HLS pragmas are for Vitis HLS, g++ skips them without a warning each
-CXXFLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unknown-pragmas", "-ffp-contract=off"]
+# Warnings on; the HLS pragmas are for Vitis HLS, g++ skips them without a warning each. The dot
+# products vectorize with the dynamic cost model and the host's vector unit (-O2 alone uses
+# the very cheap model and SSE2: 5x slower C simulation); -ffp-contract=off keeps the
+# testbench's float conversions exactly those of the graph's quantize / dequantize.
+CXXFLAGS = ["-std=c++17", "-O2", "-fvect-cost-model=dynamic", "-march=native", "-fPIC", "-Wall", "-Wextra",
+            "-Wno-unknown-pragmas", "-ffp-contract=off"]
+# GCC 12 vectorizes signed x signed 8-bit dot products into AVX-VNNI's unsigned x signed vpdpbusd
+# (wrong results; found by the UNet bit-exactness test): x86 builds leave VNNI out.
+X86_WORKAROUNDS = ["-mno-avxvnni", "-mno-avx512vnni"]
 
 
 def build_tcl(design: Design, part: Part, clock_mhz: float) -> str:
@@ -41,6 +48,9 @@ def makefile() -> str:
 #   ./csim INPUTS OUTPUTS CYCLES FRAMES
 CXX ?= g++
 CXXFLAGS ?= {flags}
+ifeq ($(shell uname -m),x86_64)
+CXXFLAGS += {" ".join(X86_WORKAROUNDS)}
+endif
 SOURCES := $(wildcard src/*.cpp src/stages/*.cpp src/data/*.cpp) tb/testbench.cpp
 OBJECTS := $(SOURCES:.cpp=.o)
 

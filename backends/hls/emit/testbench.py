@@ -43,7 +43,7 @@ def testbench(design: Design, io: str) -> str:
         zp = "in{i}_zero_point[c]" if len(b.zero_point) > 1 else "in{i}_zero_point[0]"
         frame_io.append(f"""\
         {{   // input {i}: %{b.value.name}, {c}x{h}x{w} floats -> {p.words} words of {p.channels} {p.elem} codes
-            const float* x = inputs.data() + in_offset[{i}] + f * {c * h * w}L;
+            const float* x = inputs + in_offset[{i}] + f * {c * h * w}L;
             for (int y = 0; y < {h}; y++) {{
                 for (int xx = 0; xx < {w}; xx++) {{
                     {p.word_type} word;
@@ -70,7 +70,7 @@ def testbench(design: Design, io: str) -> str:
         read = f"const {p.word_type} word = out{i}.read();" if io == "stream" else f"const {p.word_type}& word = out{i}[y * {w} + xx];"
         collect.append(f"""\
         {{   // output {i}: %{b.value.name}, {p.words} words of {p.channels} {p.elem} -> {c}x{h}x{w} values
-            double* y_out = outputs.data() + out_offset[{i}] + f * {c * h * w}L;
+            double* y_out = outputs + out_offset[{i}] + f * {c * h * w}L;
             for (int y = 0; y < {h}; y++) {{
                 for (int xx = 0; xx < {w}; xx++) {{
                     {read}
@@ -105,47 +105,54 @@ static int64_t quantize(float x, float scale, int32_t zero_point, float qmin, fl
     return int64_t(q);
 }}
 
-static bool read_file(const char* path, std::vector<float>& data) {{
-    FILE* f = std::fopen(path, "rb");
-    if (f == nullptr) return false;
-    const std::size_t got = std::fread(data.data(), sizeof(float), data.size(), f);
-    std::fclose(f);
-    return got == data.size();
+// Runs FRAMES frames through the design: inputs float32 (per input, FRAMES samples in [C, H, W]
+// order), outputs float64 (the same per output), cycles[s] = the loop iterations of stage s.
+// Returns 0, or 1 when a stream was read empty (a stage read more words than it was sent).
+extern "C" int nnf_csim(const float* inputs, double* outputs, uint64_t* cycles, long frames) {{
+    const long in_sizes[] = {{{", ".join(sizes_in)}}};
+    const long out_sizes[] = {{{", ".join(sizes_out) or "0"}}};
+    long in_offset[{len(sizes_in)}], out_offset[{max(1, len(sizes_out))}], in_total = 0, out_total = 0;
+    for (int i = 0; i < {len(sizes_in)}; i++) {{ in_offset[i] = in_total; in_total += frames * in_sizes[i]; }}
+    for (int i = 0; i < {len(sizes_out)}; i++) {{ out_offset[i] = out_total; out_total += frames * out_sizes[i]; }}
+    for (int s = 0; s < NNF_STAGES; s++) nnf_cycles[s] = 0;
+    nnf::stream_errors() = 0;
+    {nl.join("    " + d for d in declare).strip()}
+    for (long f = 0; f < frames && nnf::stream_errors() == 0; f++) {{
+{nl.join(frame_io)}
+        {top_name(design)}({", ".join(args)});
+{nl.join(collect)}
+    }}
+    for (int s = 0; s < NNF_STAGES; s++) cycles[s] = nnf_cycles[s];
+    return nnf::stream_errors() == 0 ? 0 : 1;
 }}
 
+// csim INPUTS OUTPUTS CYCLES FRAMES: the same from files (CYCLES: "stage iterations" lines).
 int main(int argc, char** argv) {{
     if (argc != 5) {{
         std::fprintf(stderr, "usage: %s INPUTS OUTPUTS CYCLES FRAMES\\n", argv[0]);
         return 2;
     }}
     const long frames = std::atol(argv[4]);
-    const long in_sizes[] = {{{", ".join(sizes_in)}}};
-    const long out_sizes[] = {{{", ".join(sizes_out) or "0"}}};
-    long in_offset[{len(sizes_in)}], out_offset[{max(1, len(sizes_out))}], in_total = 0, out_total = 0;
-    for (int i = 0; i < {len(sizes_in)}; i++) {{ in_offset[i] = in_total; in_total += frames * in_sizes[i]; }}
-    for (int i = 0; i < {len(sizes_out)}; i++) {{ out_offset[i] = out_total; out_total += frames * out_sizes[i]; }}
-    std::vector<float> inputs(in_total);
-    std::vector<double> outputs(out_total);
-    if (!read_file(argv[1], inputs)) {{
-        std::fprintf(stderr, "cannot read %ld floats from %s\\n", in_total, argv[1]);
+    std::vector<float> inputs(frames * ({" + ".join(sizes_in)}));
+    std::vector<double> outputs(frames * ({" + ".join(sizes_out) or "0"}));
+    std::vector<uint64_t> cycles(NNF_STAGES);
+    FILE* in = std::fopen(argv[1], "rb");
+    if (in == nullptr || std::fread(inputs.data(), sizeof(float), inputs.size(), in) != inputs.size()) {{
+        std::fprintf(stderr, "cannot read %zu floats from %s\\n", inputs.size(), argv[1]);
         return 1;
     }}
-    {nl.join("    " + d for d in declare).strip()}
-    for (long f = 0; f < frames; f++) {{
-{nl.join(frame_io)}
-        {top_name(design)}({", ".join(args)});
-{nl.join(collect)}
-    }}
+    std::fclose(in);
+    if (nnf_csim(inputs.data(), outputs.data(), cycles.data(), frames) != 0) return 1;
     FILE* out = std::fopen(argv[2], "wb");
     if (out == nullptr || std::fwrite(outputs.data(), sizeof(double), outputs.size(), out) != outputs.size()) {{
         std::fprintf(stderr, "cannot write %s\\n", argv[2]);
         return 1;
     }}
     std::fclose(out);
-    FILE* cycles = std::fopen(argv[3], "w");
-    if (cycles == nullptr) return 1;
-    for (int s = 0; s < NNF_STAGES; s++) std::fprintf(cycles, "%d %llu\\n", s, (unsigned long long)nnf_cycles[s]);
-    std::fclose(cycles);
+    FILE* counts = std::fopen(argv[3], "w");
+    if (counts == nullptr) return 1;
+    for (int s = 0; s < NNF_STAGES; s++) std::fprintf(counts, "%d %llu\\n", s, (unsigned long long)cycles[s]);
+    std::fclose(counts);
     return 0;
 }}
 """

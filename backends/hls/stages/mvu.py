@@ -35,6 +35,7 @@ from backends.hls.types import IntType
 
 URAM_FROM_BRAM18 = 64          # a weight ROM needing more block RAMs than this goes to UltraRAM
 VALUES_PER_LINE = 24
+VECTOR_ROWS = 8                # int32 lanes of a 256-bit vector
 
 
 @dataclass(eq=False)
@@ -113,50 +114,92 @@ class MVU(Stage):
         return [f"typedef {self.w_type.cpp} {self.name}_w_t;", f"typedef {self.x_type.cpp} {self.name}_x_t;",
                 f"typedef {self.product_type.cpp} {self.name}_prod_t;", f"typedef {self.acc_type.cpp} {self.name}_acc_t;"]
 
+    @property
+    def rows_inner(self) -> bool:
+        """Loop order of the unrolled PE x SIMD block in the C++: rows innermost when there are as
+        many rows as elements, or enough to fill a vector register.
+        The hardware is the same either way; g++ vectorizes the inner loop, so the weights are
+        stored with that loop's index last ([window][rows] or [rows][window])."""
+        return self.pe >= min(self.simd, VECTOR_ROWS)
+
     def data_unit(self) -> tuple[list[str], str]:
-        rows, cols = self.weights.shape
-        decls = [f"extern const {self.name}_w_t {self.name}_weights[{rows}][{cols}];"]
-        body = [f"// {self.name}: {rows} rows (output channels) x {cols} window elements, in the order the window",
-                f"// generator sends them; {self.w_type} codes with the weight zero point already subtracted.",
+        matrix = self.weights.t() if self.rows_inner else self.weights
+        shape = f"[{matrix.shape[0]}][{matrix.shape[1]}]"
+        layout = "window elements x rows (output channels)" if self.rows_inner else \
+            "rows (output channels) x window elements"
+        decls = [f"extern const {self.name}_w_t {self.name}_weights{shape};"]
+        body = [f"// {self.name}: {layout}, the window in the order its generator sends it;",
+                f"// {self.w_type} codes with the weight zero point already subtracted.",
                 '#include "design.h"', "",
-                f"const {self.name}_w_t {self.name}_weights[{rows}][{cols}] = {{"]
-        for row in self.weights.tolist():
+                f"const {self.name}_w_t {self.name}_weights{shape} = {{"]
+        for row in matrix.tolist():
             body.append("    {" + _wrap(row, 8) + "},")
         body.append("};")
         if self.bias is not None:
+            rows = self.rows
             decls.append(f"extern const {self.name}_acc_t {self.name}_bias[{rows}];")
             body += ["", f"// int32 bias at the accumulator's scale (s_x * s_w), the accumulators' starting value",
                      f"const {self.name}_acc_t {self.name}_bias[{rows}] = {{", "    " + _wrap(self.bias.tolist(), 4), "};"]
         return decls, "\n".join(body) + "\n"
 
+    def _pragmas(self) -> list[str]:
+        wt = f"{self.name}_weights"
+        rows_dim, cols_dim = (2, 1) if self.rows_inner else (1, 2)
+        pragmas = [f"#pragma HLS ARRAY_PARTITION variable={wt} cyclic factor={self.pe} dim={rows_dim}",
+                   f"#pragma HLS ARRAY_RESHAPE variable={wt} cyclic factor={self.simd} dim={cols_dim}"]
+        if self.bias is not None:
+            pragmas.append(f"#pragma HLS ARRAY_PARTITION variable={self.name}_bias cyclic factor={self.pe}")
+        return pragmas + chain_pragmas(self.epilogue, self.name, self.pe)
+
+    def _block(self) -> str:
+        """One cycle's PE x SIMD products, the accumulators' start and the finished rows' epilogue."""
+        lanes = self.geometry.groups > 1
+        if lanes:
+            element = "x.v[s * PE + pe]" if self.rows_inner else "x.v[pe * SIMD + s]"
+        else:
+            element = "x.v[s]"
+        operand = f"{self.name}_x_t({element} - {self.x_zero})" if self.x_zero else element
+        weight = f"{self.name}_weights[sf * SIMD + s][nf * PE + pe]" if self.rows_inner else \
+            f"{self.name}_weights[nf * PE + pe][sf * SIMD + s]"
+        start = f"{self.name}_acc_t({self.name}_bias[nf * PE + pe])" if self.bias is not None else \
+            f"{self.name}_acc_t(0)"
+        value = chain_expr(self.epilogue, "acc[pe]", "nf * PE + pe", self.name)
+        outer, inner = ("s", "pe") if self.rows_inner else ("pe", "s")
+        bound = {"s": "SIMD", "pe": "PE"}
+        i = " " * 16
+        return (f"{i}if (sf == 0) {{\n"
+                f"{i}    for (int pe = 0; pe < PE; pe++) acc[pe] = {start};\n"
+                f"{i}}}\n"
+                f"{i}for (int {outer} = 0; {outer} < {bound[outer]}; {outer}++) {{\n"
+                f"#pragma HLS UNROLL\n"
+                f"{i}    for (int {inner} = 0; {inner} < {bound[inner]}; {inner}++) {{\n"
+                f"#pragma HLS UNROLL\n"
+                f"{i}        acc[pe] += nnf::mul<{self.name}_prod_t>({operand}, {weight});\n"
+                f"{i}    }}\n"
+                f"{i}}}\n"
+                f"{i}if (sf == SF - 1) {{\n"
+                f"{i}    for (int pe = 0; pe < PE; pe++) result.v[nf * PE + pe] = {value};\n"
+                f"{i}}}\n")
+
     def emit(self) -> str:
         g, out = self.geometry, self.outputs[0]
         nf, sf = self.rows // self.pe, g.window // self.simd
         lanes, cached = g.groups > 1, g.groups == 1 and nf > 1
-        wt = f"{self.name}_weights"
-        element = "x.v[pe * SIMD + s]" if lanes else "x.v[s]"
-        operand = f"{self.name}_x_t({element} - {self.x_zero})" if self.x_zero else element
-        start = f"{self.name}_acc_t({self.name}_bias[row])" if self.bias is not None else f"{self.name}_acc_t(0)"
-        value = chain_expr(self.epilogue, "sum", "row", self.name)
-        pragmas = [f"#pragma HLS ARRAY_PARTITION variable={wt} cyclic factor={self.pe} dim=1",
-                   f"#pragma HLS ARRAY_RESHAPE variable={wt} cyclic factor={self.simd} dim=2"]
-        if self.bias is not None:
-            pragmas.append(f"#pragma HLS ARRAY_PARTITION variable={self.name}_bias cyclic factor={self.pe}")
-        pragmas += chain_pragmas(self.epilogue, self.name, self.pe)
         read = ("                if (nf == 0) window[sf] = in.read();\n"
-                f"                const {self.inputs[0].word_type}& x = window[sf];" if cached else
-                f"                const {self.inputs[0].word_type} x = in.read();")
+                f"                const {self.inputs[0].word_type}& x = window[sf];\n" if cached else
+                f"                const {self.inputs[0].word_type} x = in.read();\n")
         cache = f"    {self.inputs[0].word_type} window[SF];   // the current window, reused by all NF row folds\n" if cached else ""
         epi = "; ".join(e.comment() for e in self.epilogue) or "none (the accumulator is the output)"
         tables = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))
+        order = "rows innermost" if self.rows_inner else "window elements innermost"
         return f"""\
 // {self.name}: {self.describe()} over {g.out_pixels} output pixel(s) as a matrix-vector unit of {self.rows} rows x
-// {g.window} window elements{" (each row reads its own group's window)" if lanes else ""}. PE={self.pe} rows x SIMD={self.simd} elements per cycle:
-// NF={nf} x SF={sf} cycles per pixel. Accumulator {self.acc_type}: the proven range [{self.acc_range[0]}, {self.acc_range[1]}].
-// Epilogue of each finished row: {epi}.
+// {g.window} window elements{" (each row reads its own group's window)" if lanes else ""}. PE={self.pe} rows x SIMD={self.simd} elements per cycle
+// ({order}): NF={nf} x SF={sf} cycles per pixel. Accumulator {self.acc_type}: the proven range
+// [{self.acc_range[0]}, {self.acc_range[1]}]. Epilogue of each finished row: {epi}.
 {self.signature()} {{
     constexpr int PIXELS = {g.out_pixels}, PE = {self.pe}, SIMD = {self.simd}, NF = {nf}, SF = {sf};
-{chr(10).join(pragmas)}
+{chr(10).join(self._pragmas())}
 {tables}{cache}    {self.name}_acc_t acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
     {out.word_type} result;
@@ -165,19 +208,7 @@ class MVU(Stage):
             for (int sf = 0; sf < SF; sf++) {{
 #pragma HLS PIPELINE II=1
                 NNF_CYCLE({self.index});
-{read}
-                for (int pe = 0; pe < PE; pe++) {{
-#pragma HLS UNROLL
-                    const int row = nf * PE + pe;
-                    {self.name}_acc_t sum = sf == 0 ? {start} : acc[pe];
-                    for (int s = 0; s < SIMD; s++) {{
-#pragma HLS UNROLL
-                        sum += {self.name}_prod_t({operand} * {wt}[row][sf * SIMD + s]);
-                    }}
-                    acc[pe] = sum;
-                    if (sf == SF - 1) result.v[row] = {value};
-                }}
-                if (nf == NF - 1 && sf == SF - 1) out.write(result);
+{read}{self._block()}                if (nf == NF - 1 && sf == SF - 1) out.write(result);
             }}
         }}
     }}

@@ -25,7 +25,7 @@ from backends.hls.parts import Part
 from backends.hls.resources import Resources, memory
 from backends.hls.stages.base import Port, Stage
 
-IND = " " * 20
+IND = " " * 16
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class LineBufferWindow(Stage):
     kind = "window"
     geometry: Geometry = None  # type: ignore[assignment]
     pad_code: int = 0
+    rows_inner: bool = False   # lanes words hold element s of lane pe at s * PE + pe (else pe * SIMD + s)
 
     def cycles(self, pe=None, simd=None) -> int:
         pe, simd = self.fold(pe, simd)
@@ -126,18 +127,61 @@ class LineBufferWindow(Stage):
         g = self.geometry
         return f"{g.kernel[0]}x{g.kernel[1]} windows /{g.stride[0]} over {g.height}x{g.width}x{g.channels}"
 
+    def _fill(self) -> str:
+        """The loops that copy window word w out of the line buffer: whole channel runs where the
+        word and the pixels line up (contiguous copies), element by element otherwise."""
+        g, simd, c = self.geometry, self.simd, self.geometry.channels
+        at = "lines[row_of[{k} / KW]][left + ({k} % KW) * DW]"
+        if g.groups > 1 and g.group_in == 1 and g.group_out == 1 and self.rows_inner:
+            body = [f"for (int s = 0; s < SIMD; s++) {{          // kernel positions: PE channels each",
+                    f"    const int k = (w % SF) * SIMD + s, c0 = (w / SF) * PE;",
+                    f"    for (int lane = 0; lane < PE; lane++) word.v[s * PE + lane] = {at.format(k='k')}[c0 + lane];",
+                    "}"]
+        elif g.groups > 1:
+            inner = "s % PE" if self.rows_inner else "s / SIMD"
+            position = "s / PE" if self.rows_inner else "s % SIMD"
+            body = ["for (int s = 0; s < PE * SIMD; s++) {",
+                    f"    const int lane = {inner}, t = (w % SF) * SIMD + {position};",
+                    "    const int group = ((w / SF) * PE + lane) / GROUP_OUT;",
+                    "    const int k = t / GROUP_IN, c = group * GROUP_IN + t % GROUP_IN;",
+                    f"    word.v[s] = {at.format(k='k')}[c];",
+                    "}"]
+        elif simd % c == 0:
+            body = [f"for (int j = 0; j < SIMD / C; j++) {{         // whole pixels: C channels each",
+                    "    const int k = w * (SIMD / C) + j;",
+                    f"    for (int c = 0; c < C; c++) word.v[j * C + c] = {at.format(k='k')}[c];",
+                    "}"]
+        elif c % simd == 0:
+            body = ["const int k = w * SIMD / C, c0 = w * SIMD % C;   // SIMD channels of one pixel",
+                    f"for (int s = 0; s < SIMD; s++) word.v[s] = {at.format(k='k')}[c0 + s];"]
+        else:
+            body = ["int c = w * SIMD % C, kx = w * SIMD / C % KW, ky = w * SIMD / C / KW;",
+                    "for (int s = 0; s < SIMD; s++) {             // channel fastest, then column, row",
+                    "    word.v[s] = lines[row_of[ky]][left + kx * DW][c];",
+                    "    if (++c == C) {",
+                    "        c = 0;",
+                    "        if (++kx == KW) {",
+                    "            kx = 0;",
+                    "            ky++;",
+                    "        }",
+                    "    }",
+                    "}"]
+        lines = []
+        for line in body:
+            lines.append(IND + line)
+            if line.startswith("for"):
+                lines.append("#pragma HLS UNROLL")
+        return "\n".join(lines) + "\n"
+
     def emit(self) -> str:
         g, (ph, pw), (oh, ow) = self.geometry, self.geometry.padded, self.geometry.out_hw
         inp, out = self.inputs[0], self.outputs[0]
         lanes = g.groups > 1
+        fill = self._fill()
         if lanes:
-            element = (f"{IND}const int lane = s / SIMD, t = (w % SF) * SIMD + s % SIMD;\n"
-                       f"{IND}const int group = ((w / SF) * PE + lane) / GROUP_OUT;\n"
-                       f"{IND}const int k = t / GROUP_IN, c = group * GROUP_IN + t % GROUP_IN;\n")
             order = (f"one word of PE={self.pe} lanes x SIMD={self.simd} per cycle, each lane its "
                      f"output channel's group ({g.group_in} input channel(s) per group)")
         else:
-            element = f"{IND}const int t = w * SIMD + s;\n{IND}const int k = t / C, c = t % C;\n"
             order = f"words of SIMD={self.simd} elements"
         return f"""\
 // {self.name}: {g.kernel[0]}x{g.kernel[1]} windows (stride {g.stride[0]}x{g.stride[1]}, padding {g.padding[0]}x{g.padding[1]}, dilation {g.dilation[0]}x{g.dilation[1]}) over
@@ -145,7 +189,7 @@ class LineBufferWindow(Stage):
 // pixel that completes a window, the window leaves in kernel-row, kernel-column, channel order as
 // {order}. Padding is code {self.pad_code}, the input's zero point: a real zero.
 {self.signature()} {{
-    constexpr int H = {g.height}, W = {g.width}, C = {g.channels}, KW = {g.kernel[1]};
+    constexpr int H = {g.height}, W = {g.width}, C = {g.channels}, KH = {g.kernel[0]}, KW = {g.kernel[1]};
     constexpr int SH = {g.stride[0]}, SW = {g.stride[1]}, PH = {g.padding[0]}, PW = {g.padding[1]}, DH = {g.dilation[0]}, DW = {g.dilation[1]};
     constexpr int ROWS = {g.rows}, COLS = {g.cols}, OH = {oh}, OW = {ow};
     constexpr int PE = {self.pe}, SIMD = {self.simd}, SF = {g.window // self.simd}, WORDS = {g.words_per_window(self.pe, self.simd)};
@@ -168,17 +212,14 @@ class LineBufferWindow(Stage):
             const bool ready = top >= 0 && left >= 0 && top % SH == 0 && left % SW == 0 && top / SH < OH && left / SW < OW;
             // one cycle per pixel read; a pixel that completes a window takes one cycle per window word
             const int steps = ready ? WORDS : 1;
+            int row_of[KH];      // line-buffer row of each kernel row
+            for (int ky = 0; ky < KH; ky++) row_of[ky] = (top + ky * DH + ROWS) % ROWS;
             for (int w = 0; w < steps; w++) {{
 #pragma HLS PIPELINE II=1
                 NNF_CYCLE({self.index});
                 if (!ready) continue;
                 {out.word_type} word;
-                for (int s = 0; s < {out.channels}; s++) {{
-#pragma HLS UNROLL
-{element}                    const int ky = k / KW, kx = k % KW;
-                    word.v[s] = lines[(top + ky * DH) % ROWS][left + kx * DW][c];
-                }}
-                out.write(word);
+{fill}                out.write(word);
             }}
         }}
     }}

@@ -107,6 +107,23 @@ class TwoConvs(nn.Module):
         return self.fc(torch.relu(self.b(torch.relu(self.a(x)))).flatten(1))
 
 
+@pytest.mark.parametrize("pipeline,target", [
+    ("fold-bn,quantize{weights=int8,activations=int8,residuals=true}", "hls"),   # signed codes, given quantized
+    ("", "hls{precision=w4a8}"),                                                 # 4-bit weights, lowered here
+])
+def test_signed_activations_and_narrow_weights_are_bit_exact(pipeline, target):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 16, 16)
+    artifact = compile(TwoConvs().eval(), (x[:1],), pipeline, target=target, calibration_data=x).artifact
+    ref = torch.cat([interpret(artifact.obj.graph, x[i:i + 1])[0] for i in range(len(x))])
+    assert_bit_exact(artifact.run(x), [ref])
+    mvus = [r for r in artifact.info["stages"] if r["kind"] == "mvu"]
+    if "w4a8" in target:
+        assert all("weights=i4" in r["bits"] for r in mvus)
+    else:
+        assert "in=i8" in mvus[0]["bits"]
+
+
 def test_io_parallel_is_bit_exact_and_warns_about_partitioned_ports():
     torch.manual_seed(0)
     x = torch.rand(2, 3, 16, 16)

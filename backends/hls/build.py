@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from backends.hls.plan import Group, plan_groups
-from backends.hls.ranges import CONTAINER, Interval, centred_weight_matrix, row_bounds
+from backends.hls.ranges import CONTAINER, Interval, centred_weight_matrix
 from backends.hls.stages import (MVU, Add, Concat, Dup, Elementwise, Geometry, GlobalSum, LineBufferWindow,
                                  MaxPool, Pointwise, Port, Reorder, Splitter, Stage)
 from backends.hls.types import IntType
@@ -163,14 +163,21 @@ class _Builder:
         xz_t = node.inputs[3].data if len(node.inputs) > 3 and node.inputs[3] is not None else None
         xz = int(xz_t.reshape(-1)[0]) if xz_t is not None else 0
         xr = self.ranges[x]
-        lo, hi = row_bounds(node, xr)
-        acc_lo, acc_hi = int(lo.min()), int(hi.max())
-        box = CONTAINER[node.output.dtype]
+        # sum (x - xz) w = sum (x - offset) w + (offset - xz) sum w: with the offset at the lowest code,
+        # the window operand is unsigned and the zero point lives in the bias
+        offset = min(xr.lo, 0)
         bias = node.inputs[2].data.to(torch.int64) if len(node.inputs) > 2 and node.inputs[2] is not None else None
+        if offset != xz:
+            bias = (bias if bias is not None else torch.zeros(rows, dtype=torch.int64)) + (offset - xz) * w.sum(1)
+        start = bias if bias is not None else torch.zeros(rows, dtype=torch.int64)
+        span = xr.hi - offset
+        acc_lo = int((start + w.clamp(max=0).sum(1) * span).min())
+        acc_hi = int((start + w.clamp(min=0).sum(1) * span).max())
+        box = CONTAINER[node.output.dtype]
         wname = self.names(f"{name}_{'split' if geo.in_stream_order else 'window'}")
         link = Port(self.names(f"{name}_windows"), 1, 1, 1, inp.elem)
-        mvu = MVU(name, tuple(g.nodes), [link], [out], geometry=geo, weights=w.contiguous(), bias=bias, x_zero=xz,
-                  x_type=IntType.covering(xr.lo - xz, xr.hi - xz),
+        mvu = MVU(name, tuple(g.nodes), [link], [out], geometry=geo, weights=w.contiguous(), bias=bias,
+                  x_offset=offset, x_type=IntType.covering(0, span),
                   w_type=IntType.covering(int(w.min()), int(w.max())),
                   acc_type=IntType.covering(max(acc_lo, box[0]), min(acc_hi, box[1])), acc_range=(acc_lo, acc_hi),
                   epilogue=epilogue)

@@ -22,13 +22,12 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from backends.hls.emit.project import CXXFLAGS, X86_WORKAROUNDS
+from backends.hls.emit.project import CXXFLAGS
 from compiler.errors import BackendError, UserInputError
 
 ERROR_LINES = 12
@@ -46,18 +45,6 @@ def _compiler() -> str:
         raise BackendError(f"the C simulation needs a C++ compiler, and '{cxx}' is not on PATH",
                            hint="install g++ (apt-get install g++), or set CXX to a C++17 compiler")
     return cxx
-
-
-@lru_cache(maxsize=4)
-def compiler_flags(cxx: str) -> tuple[str, ...]:
-    """CXXFLAGS, plus the x86 workarounds this compiler understands."""
-    extra = []
-    if platform.machine() in ("x86_64", "AMD64"):
-        for flag in X86_WORKAROUNDS:
-            probe = subprocess.run([cxx, flag, "-E", "-x", "c++", os.devnull], capture_output=True)
-            if probe.returncode == 0:
-                extra.append(flag)
-    return (*CXXFLAGS, *extra)
 
 
 def host_cpu() -> str:
@@ -98,7 +85,7 @@ def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tupl
     cxx = _compiler()
     start = time.perf_counter()
     headers = "".join(files[k] for k in sorted(files) if k.endswith(".h"))
-    flags = compiler_flags(cxx)
+    flags = CXXFLAGS
     command = [cxx, *flags, f"-I{project / 'include'}", f"-I{project / 'src'}"]
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout + host_cpu()
     objects_dir = cache_root() / "objects"

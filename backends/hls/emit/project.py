@@ -11,9 +11,7 @@ from backends.hls.parts import Part
 # testbench's float conversions exactly those of the graph's quantize / dequantize.
 CXXFLAGS = ["-std=c++17", "-O2", "-fvect-cost-model=dynamic", "-march=native", "-fPIC", "-Wall", "-Wextra",
             "-Wno-unknown-pragmas", "-ffp-contract=off"]
-# GCC 12 vectorizes signed x signed 8-bit dot products into AVX-VNNI's unsigned x signed vpdpbusd
-# (wrong results; found by the UNet bit-exactness test): x86 builds leave VNNI out.
-X86_WORKAROUNDS = ["-mno-avxvnni", "-mno-avx512vnni"]
+
 
 
 def build_tcl(design: Design, part: Part, clock_mhz: float) -> str:
@@ -48,9 +46,6 @@ def makefile() -> str:
 #   ./csim INPUTS OUTPUTS CYCLES FRAMES
 CXX ?= g++
 CXXFLAGS ?= {flags}
-ifeq ($(shell uname -m),x86_64)
-CXXFLAGS += {" ".join(X86_WORKAROUNDS)}
-endif
 SOURCES := $(wildcard src/*.cpp src/stages/*.cpp src/data/*.cpp) tb/testbench.cpp
 OBJECTS := $(SOURCES:.cpp=.o)
 

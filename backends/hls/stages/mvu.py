@@ -8,10 +8,14 @@ cycle, so one output pixel takes NF = rows / PE times SF = window / SIMD cycles,
 
 A dense layer reads each window once and keeps it for all NF row folds; a grouped or depthwise
 layer (FINN's vector unit) gets one word of PE x SIMD elements per cycle, each lane its own
-group's slice. The accumulator starts at the int32 bias, sums (x - x_zero_point) * (w - w_zero_point)
-(the weight's zero point is subtracted here, offline) and, as a row finishes, goes through the
-epilogue (requantize to the next layer's codes). Its width is the proven range of that row
-(ranges.py), never the reference's int32 unless the range needs it.
+group's slice. The accumulator starts at the bias and sums (x - offset) * w, then, as a row
+finishes, goes through the epilogue (requantize to the next layer's codes). The weight's zero
+point is subtracted offline; the input's zero point moves into the bias (sum (x - x_zp) w =
+sum (x - offset) w + (offset - x_zp) sum w), with the offset at the lowest input code (0 for
+unsigned codes, a flip of the sign bit for signed ones), so every product is unsigned x signed: no
+subtractor per multiplier, and the form g++ vectorizes correctly (GCC 12 turns signed x signed
+8-bit dot products into AVX-VNNI's unsigned x signed instruction). The accumulator's width covers
+every partial sum for any input (build.py), never the reference's int32 unless it must.
 
 Weights sit in a ROM [rows][window] in their own translation unit, partitioned cyclically by PE
 (rows) and reshaped by SIMD (columns), so the folding never changes the weight file. Structured
@@ -36,6 +40,7 @@ from backends.hls.types import IntType
 URAM_FROM_BRAM18 = 64          # a weight ROM needing more block RAMs than this goes to UltraRAM
 VALUES_PER_LINE = 24
 VECTOR_ROWS = 8                # int32 lanes of a 256-bit vector
+LONG_DOT = 32                  # window elements a vectorized dot product runs well on
 
 
 @dataclass(eq=False)
@@ -44,8 +49,8 @@ class MVU(Stage):
     geometry: Geometry = None               # type: ignore[assignment]
     weights: torch.Tensor = None            # type: ignore[assignment]  # int64 [rows, window], centred
     bias: torch.Tensor | None = None
-    x_zero: int = 0
-    x_type: IntType = None                  # type: ignore[assignment]  # (x - x_zero_point)
+    x_offset: int = 0                       # subtracted from each window element (<= 0: a sign-bit flip)
+    x_type: IntType = None                  # type: ignore[assignment]  # (x - x_offset), unsigned
     w_type: IntType = None                  # type: ignore[assignment]
     acc_type: IntType = None                # type: ignore[assignment]
     acc_range: tuple[int, int] = (0, 0)
@@ -117,10 +122,10 @@ class MVU(Stage):
     @property
     def rows_inner(self) -> bool:
         """Loop order of the unrolled PE x SIMD block in the C++: rows innermost when there are as
-        many rows as elements, or enough to fill a vector register.
+        many rows as elements, or enough rows to fill a vector register and short dot products.
         The hardware is the same either way; g++ vectorizes the inner loop, so the weights are
         stored with that loop's index last ([window][rows] or [rows][window])."""
-        return self.pe >= min(self.simd, VECTOR_ROWS)
+        return self.pe >= self.simd or (self.pe >= VECTOR_ROWS and self.simd < LONG_DOT)
 
     def data_unit(self) -> tuple[list[str], str]:
         matrix = self.weights.t() if self.rows_inner else self.weights
@@ -158,7 +163,7 @@ class MVU(Stage):
             element = "x.v[s * PE + pe]" if self.rows_inner else "x.v[pe * SIMD + s]"
         else:
             element = "x.v[s]"
-        operand = f"{self.name}_x_t({element} - {self.x_zero})" if self.x_zero else element
+        operand = f"{self.name}_x_t({element} - ({self.x_offset}))" if self.x_offset else element
         weight = f"{self.name}_weights[sf * SIMD + s][nf * PE + pe]" if self.rows_inner else \
             f"{self.name}_weights[nf * PE + pe][sf * SIMD + s]"
         start = f"{self.name}_acc_t({self.name}_bias[nf * PE + pe])" if self.bias is not None else \

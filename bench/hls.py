@@ -2,8 +2,8 @@
 
 For each model and tool, in a fresh process each (so g++ caches and peak memory are its own):
 convert seconds, g++ seconds and peak resident MB of the largest compiler process, C simulation
-seconds for the 360 test images, accuracy, and the largest error of the logits against the float
-model. nnforge's design (default target hls: w8a8, the fastest folding on a ZU7EV) is also checked
+seconds for the 360 test images (the best of up to 3 runs, for both tools), accuracy, and the
+largest error of the logits against the float model. nnforge's design (default target hls: w8a8, the fastest folding on a ZU7EV) is also checked
 bit for bit against the interpreter on its integer graph; hls4ml runs its default precision
 (ap_fixed<16,6>, reuse factor 1) with io_stream and io_parallel.
 
@@ -69,6 +69,16 @@ def scores(logits: np.ndarray, model: nn.Module) -> dict:
             "max_error": float(np.abs(logits - ref).max())}
 
 
+def best_time(run, budget: float = 20.0):
+    """(result, fastest seconds) of up to 3 runs, fewer when one run takes more than a third of `budget`."""
+    times, result = [], None
+    while len(times) < 3 and sum(times) < budget / 3 * 2:
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return result, min(times)
+
+
 def run_nnforge(model: nn.Module) -> dict:
     from compiler import compile
     from compiler.interpreter import interpret
@@ -80,9 +90,7 @@ def run_nnforge(model: nn.Module) -> dict:
                            output=Path(tmp) / "design").artifact
         total = time.perf_counter() - start
         build = artifact.info["csim_build"]
-        start = time.perf_counter()
-        (logits,) = artifact.run(xte)
-        csim = time.perf_counter() - start
+        (logits,), csim = best_time(lambda: artifact.run(xte))
         graph = artifact.obj.graph
         ref = torch.cat([interpret(graph, xte[i:i + 1])[0] for i in range(len(xte))])
     return {"convert_s": total - build["seconds"], "gxx_s": build["seconds"], "gxx_mb": build["peak_rss_mb"],
@@ -106,9 +114,7 @@ def run_hls4ml(model: nn.Module, io_type: str) -> dict:
         gxx = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         x = np.ascontiguousarray(xte.numpy())
-        start = time.perf_counter()
-        logits = np.asarray(hls_model.predict(x)).reshape(len(x), -1)
-        csim = time.perf_counter() - start
+        logits, csim = best_time(lambda: np.asarray(hls_model.predict(x)).reshape(len(x), -1))
     return {"convert_s": convert, "gxx_s": gxx, "gxx_mb": peak, "csim_s": csim, **scores(logits, model)}
 
 

@@ -26,6 +26,7 @@ bench: install
 	$(PYTHON) bench/reparam.py
 	$(PYTHON) bench/prune.py --quick
 	$(PYTHON) bench/quant.py
+	$(PYTHON) bench/hls.py --quick
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

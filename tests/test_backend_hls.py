@@ -196,6 +196,7 @@ def test_ops_without_a_stage_are_listed_together_with_their_source():
     text = str(info.value)
     assert re.search(r"\d+ node\(s\) of graph 'UNet' have no HLS stage", text)
     assert "resize 'interpolate' at ups.1 (unet.py:54)" in text and "dequantize" in text
+    assert "integerize has no integer rule for these ops" in text
 
 
 def overflowing_add() -> Graph:

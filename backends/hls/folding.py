@@ -116,7 +116,7 @@ def solve(design: Design, part: Part, clock_mhz: float, fps: float | None) -> Fo
         target = math.floor(clock / fps)
         if target < best:
             raise BackendError(
-                f"target 'hls': {fps:g} fps at {clock_mhz:g} MHz ({target:,} cycles per frame) is not reachable on "
+                f"target 'hls': {fps:,.10g} fps at {clock_mhz:g} MHz ({target:,} cycles per frame) is not reachable on "
                 f"{part.name}: the best reachable is {clock / best:,.1f} fps; bound by {binding}",
                 hint="lower fps=, raise clock-mhz=, choose a larger part=, or quantize to fewer bits")
     _, choice, _, _ = _fits(units, target, part)

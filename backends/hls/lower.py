@@ -30,6 +30,7 @@ from backends.hls.report import markdown_table, plot, rich_table, summarize
 from compiler import calibration
 from compiler.atomic import atomic_path
 from compiler.context import PassContext
+from compiler.errors import BackendError
 from compiler.ir import Graph
 
 CALIBRATION_BATCHES = 8
@@ -75,7 +76,14 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
     start = time.perf_counter()
     ranges = static_ranges(integer_graph)
     reached = check_calibration(integer_graph, ranges, _calibration_batches(integer_graph, ctx))
-    design = build_design(integer_graph, ranges)
+    try:
+        design = build_design(integer_graph, ranges)
+    except BackendError as exc:
+        if not pipeline or "have no HLS stage" not in exc.what:
+            raise
+        raise BackendError(exc.what, where=exc.where, hint=f"the backend lowered the float graph with {pipeline}; "
+                           "integerize has no integer rule for these ops, so they stayed float: replace them in the "
+                           "model (bilinear upsampling by a stride-2 transposed convolution, for one)") from None
     folding = solve(design, part, clock_mhz, fps or None)
     summary = summarize(design, folding, part, clock_mhz, io)
     summary["estimate_seconds"] = round(time.perf_counter() - start, 4)

@@ -50,11 +50,15 @@ def why_unsupported(node: Node, graph: Graph) -> str | None:
     op, ins = node.op, [v for v in node.inputs if v is not None]
     streams = [v for v in ins if v.data is None]
     if op == "quantize":
-        return None if node.inputs[0] in graph.inputs and node.attrs["axis"] in (None, 1) else \
-            "a quantize inside the graph ends a float island, which has no integer stage"
+        if node.inputs[0] not in graph.inputs:
+            return "a quantize inside the graph ends a float island, which has no integer stage"
+        if sum(u.op == "quantize" for u in node.inputs[0].users) > 1:
+            return f"graph input %{node.inputs[0].name} is quantized more than once (one design input each)"
+        return None if node.attrs["axis"] in (None, 1) else "per-channel quantization along a non-channel axis"
     if op == "dequantize":
-        return None if node.output in graph.outputs and streamed(node.inputs[0]) else \
-            "a dequantize inside the graph starts a float island, which has no integer stage"
+        if node.output not in graph.outputs or not streamed(node.inputs[0]):
+            return "a dequantize inside the graph starts a float island, which has no integer stage"
+        return None if node.attrs["axis"] in (None, 1) else "per-channel dequantization along a non-channel axis"
     if op in SHAPE and not node.inputs[0].dtype.is_floating_point:
         inner_in = node.inputs[0].producer is not None and node.inputs[0].producer.op in SHAPE
         inner_out = node.output.users and all(u.op in SHAPE for u in node.output.users)

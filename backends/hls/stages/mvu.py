@@ -37,7 +37,7 @@ from backends.hls.stages.epilogue import (Elementwise, chain_expr, chain_partiti
 from backends.hls.stages.window import Geometry
 from backends.hls.types import IntType
 
-URAM_FROM_BRAM18 = 64          # a weight ROM needing more block RAMs than this goes to UltraRAM
+URAM_FROM_BRAM18 = 64          # a weight ROM needing more block RAMs than this may go to UltraRAM
 VALUES_PER_LINE = 24
 VECTOR_ROWS = 8                # int32 lanes of a 256-bit vector
 LONG_DOT = 32                  # window elements a vectorized dot product runs well on
@@ -88,8 +88,9 @@ class MVU(Stage):
                 + adder(prod.bits + math.ceil(math.log2(simd)) // 2 + 1) * (simd - 1)
                 + adder(self.acc_type.bits) + chain_resources(self.epilogue, part))
         rom = memory(simd * self.w_type.bits, nf * sf, part)
-        if rom.bram18 * pe > URAM_FROM_BRAM18:
-            rom = memory(simd * self.w_type.bits, nf * sf, part, ultra=True)
+        if rom.bram18 * pe > URAM_FROM_BRAM18 and part.uram:     # a large ROM: the scarcer memory of the two
+            ultra = memory(simd * self.w_type.bits, nf * sf, part, ultra=True)
+            rom = ultra if ultra.uram / part.uram < rom.bram18 / part.bram18 else rom
         cache = memory(simd * self.inputs[0].elem.bits, sf, part) if g.groups == 1 and nf > 1 else Resources()
         bias = memory(self.acc_type.bits, nf, part) * pe if self.bias is not None else Resources()
         return lane * pe + rom * pe + cache + bias + Resources(lut=80) + self.stream_resources(part)

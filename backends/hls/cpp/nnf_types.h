@@ -92,11 +92,15 @@ template <typename T> class stream {
 
 // Cycle counters: every pipelined (II=1) loop iteration of stage i adds one to nnf_cycles[i] in C
 // simulation, so the estimate's cycle formulas are checked against the loops that run.
+// The top function's FIFOs are NNF_KEEP: C simulation keeps them (drained at the end of every
+// frame) from one call to the next instead of allocating them again; HLS sees plain locals.
 #ifdef __SYNTHESIS__
 #define NNF_CYCLE(stage) ((void)0)
+#define NNF_KEEP
 #else
 extern uint64_t nnf_cycles[];
 #define NNF_CYCLE(stage) (++nnf_cycles[stage])
+#define NNF_KEEP static
 #endif
 
 namespace nnf {

@@ -86,16 +86,16 @@ def top_source(design: Design, io: str) -> str:
     if io == "parallel":
         for b in design.inputs:
             p = b.port
-            lines += [f"    nnf::stream<{p.word_type}> {p.name}_s;"]
+            lines += [f"    NNF_KEEP nnf::stream<{p.word_type}> {p.name}_s;"]
             calls.append(f"    nnf::array_to_stream<{p.word_type}, {p.words}>({p.name}, {p.name}_s);")
     for p in _ports(design):
         if id(p) in boundary and io == "stream":
             continue
         if id(p) in boundary:
             if any(b.port is p for b in design.outputs):
-                lines.append(f"    nnf::stream<{p.word_type}> {p.name}_s;")
+                lines.append(f"    NNF_KEEP nnf::stream<{p.word_type}> {p.name}_s;")
             continue
-        lines += [f"    nnf::stream<{p.word_type}> {p.name};",
+        lines += [f"    NNF_KEEP nnf::stream<{p.word_type}> {p.name};",
                   f"#pragma HLS STREAM variable={p.name} depth={p.depth}"]
     local = (lambda p: p.name) if io == "stream" else (lambda p: f"{p.name}_s" if id(p) in boundary else p.name)
     for s in design.stages:

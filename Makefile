@@ -38,6 +38,7 @@ bench: install
 	$(PYTHON) bench/crossbar.py --quick
 	$(PYTHON) bench/quant_deploy.py
 	$(PYTHON) bench/sweep.py
+	$(PYTHON) bench/hls.py --quick
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -1,2 +1,2 @@
 """Plugin package: importing it registers its members."""
-from backends import crossbar, onnx, pytorch  # noqa: F401
+from backends import crossbar, hls, onnx, pytorch  # noqa: F401

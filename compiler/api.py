@@ -119,7 +119,7 @@ def compile(model: Any, example_inputs: Sequence[torch.Tensor] | torch.Tensor | 
     with transaction():  # every output, or none: moved into place only after all lowerings and checks
         for backend, out in zip(backends, outputs):
             start = time.perf_counter()
-            artifact = backend.lower(graph, out)
+            artifact = backend.lower_in(graph, out, context)
             row = {"target": str(backend), "output": str(out) if out is not None else None,
                    "seconds": time.perf_counter() - start, "files": [str(f) for f in artifact.files],
                    "info": artifact.info}

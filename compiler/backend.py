@@ -8,7 +8,7 @@ from typing import Any, Callable, ClassVar, Sequence, TypeVar
 
 import torch
 
-from compiler.context import TargetDescription
+from compiler.context import PassContext, TargetDescription
 from compiler.costs import CostSettings
 from compiler.errors import PipelineError
 from compiler.ir import Graph
@@ -43,6 +43,11 @@ class Backend:
 
     def lower(self, graph: Graph, output: Path | None) -> Artifact:  # pragma: no cover
         raise NotImplementedError
+
+    def lower_in(self, graph: Graph, output: Path | None, ctx: PassContext) -> Artifact:
+        """`lower` with the compile's pass context (calibration data, hardware description), for a
+        backend that runs passes itself; most need only the graph."""
+        return self.lower(graph, output)
 
     def describe_target(self, description: TargetDescription) -> TargetDescription:
         """The hardware description passes see when this is a target: a backend for a device fills

@@ -168,7 +168,12 @@ def _compile(args) -> int:
                          calibration_data=calibration_data, capture=args.capture)
         if args.report is not None:
             result.report.write(args.report)
-    print_report(_stdout_console(), result.report)
+    console = _stdout_console()
+    print_report(console, result.report)
+    for artifact in result.artifacts:   # a target with its own report (hls: the stage table)
+        render = getattr(artifact.obj, "render", None)
+        if callable(render):
+            render(console)
     return 0
 
 

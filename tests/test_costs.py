@@ -70,6 +70,18 @@ def test_the_crossbar_target_reports_its_estimates_under_the_shared_columns():
     assert section["basis"]["energy_j"].startswith("estimated: reram preset")
 
 
+def test_the_hls_target_reports_its_estimates_under_the_shared_columns():
+    model, inputs = tiny()
+    backend = get_backend("hls")(simulate=False)
+    calib = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    result = compile(model, inputs, "fold-bn,quantize{weights=int8,activations=uint8},integerize", target=backend,
+                     calibration_data=calib)
+    section = cost_report(result.graph, [backend], result.artifacts, None, FAST).targets["hls"]
+    assert section["dsp"] > 0 and section["lut"] > 0 and section["part"] == "zu7ev"
+    assert section["throughput_fps"] > 0 and section["latency_s"] > 0
+    assert section["basis"]["dsp"].startswith("estimated: zu7ev at 200 MHz")
+
+
 def test_a_model_onnxruntime_cannot_run_gets_no_latency_and_says_why():
     model, inputs = tiny()
     backend = get_backend("onnx")(opset=23)

@@ -102,22 +102,29 @@ def _onnx_case(rng: random.Random, workdir: Path) -> None:
             check_equivalence=rng.random() < 0.5)
 
 
+BYTE_EDITS = ("flip", "set", "insert", "delete", "truncate")
+
+
+def edit_bytes(data: bytearray, kind: str, i: int, value: int) -> None:
+    """One mutation of a file's bytes at offset `i` (the hypothesis test and the seeded run share it)."""
+    if kind == "flip":
+        data[i] ^= 1 << (value % 8)
+    elif kind == "set":
+        data[i] = value
+    elif kind == "insert":
+        data[i:i] = bytes([value]) * (1 + value % 7)
+    elif kind == "delete":
+        del data[i:i + 1 + value % 16]
+    else:
+        del data[i:]
+
+
 def _mutate_bytes(rng: random.Random, data: bytearray) -> bytes:
     for _ in range(rng.randint(1, 6)):
         if not data:
             break
         i, value = rng.randrange(len(data)), rng.randrange(256)
-        kind = rng.choice(["flip", "set", "insert", "delete", "truncate"])
-        if kind == "flip":
-            data[i] ^= 1 << (value % 8)
-        elif kind == "set":
-            data[i] = value
-        elif kind == "insert":
-            data[i:i] = bytes([value]) * (1 + value % 7)
-        elif kind == "delete":
-            del data[i:i + 1 + value % 16]
-        else:
-            del data[i:]
+        edit_bytes(data, rng.choice(BYTE_EDITS), i, value)
     return bytes(data)
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from compiler.errors import NNForgeError
 from frontends.onnx import MAPPINGS, import_onnx
+from tests.fuzz_cases import edit_bytes
 from tests.onnx_models import mixed_ops, shape_chain, small_cnn
 
 SEEDS = {"small_cnn": (small_cnn(batch="N"), [(2, 3, 8, 8)]),
@@ -58,17 +59,7 @@ def test_mutated_bytes_give_clean_errors(tmp_path_factory, seed, edits):
     for kind, where, value in edits:
         if not data:
             break
-        i = int(where * len(data))
-        if kind == "flip":
-            data[i] ^= 1 << (value % 8)
-        elif kind == "set":
-            data[i] = value
-        elif kind == "insert":
-            data[i:i] = bytes([value]) * (1 + value % 7)
-        elif kind == "delete":
-            del data[i:i + 1 + value % 16]
-        else:
-            del data[i:]
+        edit_bytes(data, kind, int(where * len(data)), value)
     path = tmp_path_factory.getbasetemp() / f"fuzz_{seed}.onnx"
     path.write_bytes(bytes(data))
     TRIED["bytes"] += 1

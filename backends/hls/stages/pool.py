@@ -40,9 +40,7 @@ class MaxPool(Stage):
                 + Resources(lut=60) + self.stream_resources(part))
 
     def lead(self) -> float:
-        g = self.geometry
-        before = max(0, g.rows - 1 - g.padding[0]) * g.width + max(1, g.cols - g.padding[1])
-        return min(1.0, before / (g.height * g.width))
+        return self.geometry.lead()
 
     def describe(self) -> str:
         g = self.geometry

@@ -97,6 +97,11 @@ class Geometry:
             return self.channels % simd == 0 or simd % self.channels == 0
         return not self.in_stream_order or self.channels % simd == 0
 
+    def lead(self) -> float:
+        """The fraction of the input a sliding window must have seen before its first output."""
+        before = max(0, self.rows - 1 - self.padding[0]) * self.width + max(1, self.cols - self.padding[1])
+        return min(1.0, before / (self.height * self.width))
+
 
 @dataclass(eq=False)
 class LineBufferWindow(Stage):
@@ -119,9 +124,7 @@ class LineBufferWindow(Stage):
                 + Resources(lut=60 + 2 * lanes * bits) + self.stream_resources(part))
 
     def lead(self) -> float:
-        g = self.geometry
-        before = max(0, g.rows - 1 - g.padding[0]) * g.width + max(1, g.cols - g.padding[1])
-        return min(1.0, before / (g.height * g.width))
+        return self.geometry.lead()
 
     def describe(self) -> str:
         g = self.geometry

@@ -134,8 +134,8 @@ def test_io_parallel_is_bit_exact_and_warns_about_partitioned_ports():
     assert not artifact.info["warnings"]          # 16x16x3 = 768 codes: within the tool's limit
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
     big = compile(model, (torch.rand(1, 3, 48, 48),), target="hls{io=parallel,simulate=false}").artifact
-    assert any("port: array 'input_1_codes' is partitioned into 6,912 parts, beyond Vitis HLS's limit of 4,096" in w
-               for w in big.info["warnings"])
+    assert any(re.search(r"port: array '\w+_codes' is partitioned into 6,912 parts, beyond Vitis HLS's limit of "
+                         r"4,096", w) for w in big.info["warnings"])
 
 
 def test_project_folder_has_one_function_per_stage_and_weights_per_layer(tmp_path):
@@ -195,7 +195,7 @@ def test_ops_without_a_stage_are_listed_together_with_their_source():
         compile(zoo.module, zoo.example_inputs, target="hls{simulate=false}")
     text = str(info.value)
     assert re.search(r"\d+ node\(s\) of graph 'UNet' have no HLS stage", text)
-    assert "resize 'interpolate' at ups.1 (unet.py:54)" in text and "dequantize" in text
+    assert re.search(r"resize '[^']+' at ups\.1 \(unet\.py:54\)", text) and "dequantize" in text
     assert "integerize has no integer rule for these ops" in text
 
 

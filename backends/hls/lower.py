@@ -28,7 +28,7 @@ from backends.hls.precision import integer_form
 from backends.hls.ranges import check_calibration, static_ranges
 from backends.hls.report import markdown_table, plot, rich_table, summarize
 from compiler import calibration
-from compiler.atomic import atomic_path
+from compiler.atomic import atomic_path, current_path
 from compiler.context import PassContext
 from compiler.errors import BackendError
 from compiler.ir import Graph
@@ -100,7 +100,7 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
     result = HLSDesign(design, folding, summary, project, integer_graph, warnings=warnings)
     runner = None
     if simulate:
-        exe, stats = csim.build(project, files)
+        exe, stats = csim.build(current_path(project), files)  # the staged copy until the compile commits
         result.build = stats
         summary["csim_build"] = {"seconds": round(stats.seconds, 3), "compiled": stats.compiled,
                                  "cached": stats.cached, "peak_rss_mb": round(stats.peak_rss_mb, 1)}
@@ -110,7 +110,7 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
         warnings += _check_cycles(design, runner, summary)
     summary["warnings"] = warnings
     if output is not None:
-        (project / "report.json").write_text(json.dumps(summary, indent=2, default=str))
+        (current_path(project) / "report.json").write_text(json.dumps(summary, indent=2, default=str))
     files_out = [project / name for name in sorted(files)] + \
         ([project / "report.json", project / "stages.png"] if output is not None else [])
     return Artifact(target="hls", obj=result, files=files_out if output is not None else [], runner=runner,

@@ -201,7 +201,11 @@ def main() -> None:
         for model_name, width in (("small", 1), ("wide", args.wide)):
             model = train(width, args.epochs)
             params = sum(p.numel() for p in model.parameters())
-            print(f"{model_name}: width x{width}, {params:,} parameters, trained {args.epochs} epochs")
+            _, _, xte, yte = digits_data()
+            with torch.no_grad():
+                float_accuracy = float((model(xte).argmax(1) == yte).float().mean() * 100)
+            print(f"{model_name}: width x{width}, {params:,} parameters, trained {args.epochs} epochs, "
+                  f"float accuracy {float_accuracy:.2f}%")
             weights = Path(tmp) / f"{model_name}.pt"
             torch.save(model.state_dict(), weights)
             tools = ["nnforge"]

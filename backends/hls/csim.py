@@ -172,7 +172,6 @@ class CSim:
         self._run.restype = ctypes.c_int
         self.last_cycles: list[int] = []
         self.last_frames = 0
-        self.last_seconds = 0.0
 
     def __call__(self, inputs) -> list[torch.Tensor]:
         if len(inputs) != len(self.sample_shapes):
@@ -186,9 +185,7 @@ class CSim:
         sizes = [frames * int(np.prod(shape)) for shape in self.out_shapes]
         out = np.empty(sum(sizes), dtype=np.float64)
         cycles = np.zeros(self.stages, dtype=np.uint64)
-        start = time.perf_counter()
         failed = self._run(flat.ctypes.data, out.ctypes.data, cycles.ctypes.data, frames)
-        self.last_seconds = time.perf_counter() - start
         if failed:
             raise BackendError("the C simulation stopped: a stage read an empty stream (a bug in the generated "
                                "design, please report it with the project folder)", where=str(self.library))

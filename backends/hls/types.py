@@ -32,22 +32,9 @@ class IntType:
     def hi(self) -> int:
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
-    def holds(self, lo: int, hi: int) -> bool:
-        return self.lo <= lo and hi <= self.hi
-
     @property
     def cpp(self) -> str:
         return f"nnf::{'int' if self.signed else 'uint'}_t<{self.bits}>"
 
-    @property
-    def storage_bytes(self) -> int:
-        """Bytes of the standard type g++ simulates it with (int8_t .. int64_t)."""
-        return next(b for b in (1, 2, 4, 8) if self.bits <= 8 * b)
-
     def __str__(self) -> str:
         return f"{'i' if self.signed else 'u'}{self.bits}"
-
-
-def join(a: IntType, b: IntType) -> IntType:
-    """The narrowest type holding both."""
-    return IntType.covering(min(a.lo, b.lo), max(a.hi, b.hi))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from backends.hls.parts import Part
-from backends.hls.resources import Resources, divisors
+from backends.hls.resources import Resources, divisors, fifo
 from backends.hls.types import IntType
 from compiler.ir import Node
 
@@ -96,7 +96,6 @@ class Stage:
 
     def stream_resources(self, part: Part) -> Resources:
         """The FIFOs of this stage's input streams (a skip connection's FIFO is counted at the add)."""
-        from backends.hls.resources import fifo
         out = Resources()
         for p in self.inputs:
             out = out + fifo(p.word_bits, p.depth, part)

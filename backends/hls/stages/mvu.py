@@ -144,7 +144,7 @@ class MVU(Stage):
         if self.bias is not None:
             rows = self.rows
             decls.append(f"extern const {self.name}_acc_t {self.name}_bias[{rows}];")
-            body += ["", f"// int32 bias at the accumulator's scale (s_x * s_w), the accumulators' starting value",
+            body += ["", "// the bias at the accumulator's scale (s_x * s_w, the input's zero point folded in): the start",
                      f"const {self.name}_acc_t {self.name}_bias[{rows}] = {{", "    " + _wrap(self.bias.tolist(), 4), "};"]
         return decls, "\n".join(body) + "\n"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from backends.hls.parts import Part
 from backends.hls.resources import Resources, memory
-from backends.hls.stages.base import Port, Stage
+from backends.hls.stages.base import Stage
 
 IND = " " * 16
 
@@ -136,8 +136,8 @@ class LineBufferWindow(Stage):
         g, simd, c = self.geometry, self.simd, self.geometry.channels
         at = "lines[row_of[{k} / KW]][left + ({k} % KW) * DW]"
         if g.groups > 1 and g.group_in == 1 and g.group_out == 1 and self.rows_inner:
-            body = [f"for (int s = 0; s < SIMD; s++) {{          // kernel positions: PE channels each",
-                    f"    const int k = (w % SF) * SIMD + s, c0 = (w / SF) * PE;",
+            body = ["for (int s = 0; s < SIMD; s++) {          // kernel positions: PE channels each",
+                    "    const int k = (w % SF) * SIMD + s, c0 = (w / SF) * PE;",
                     f"    for (int lane = 0; lane < PE; lane++) word.v[s * PE + lane] = {at.format(k='k')}[c0 + lane];",
                     "}"]
         elif g.groups > 1:
@@ -150,7 +150,7 @@ class LineBufferWindow(Stage):
                     f"    word.v[s] = {at.format(k='k')}[c];",
                     "}"]
         elif simd % c == 0:
-            body = [f"for (int j = 0; j < SIMD / C; j++) {{         // whole pixels: C channels each",
+            body = ["for (int j = 0; j < SIMD / C; j++) {         // whole pixels: C channels each",
                     "    const int k = w * (SIMD / C) + j;",
                     f"    for (int c = 0; c < C; c++) word.v[j * C + c] = {at.format(k='k')}[c];",
                     "}"]
@@ -177,7 +177,7 @@ class LineBufferWindow(Stage):
         return "\n".join(lines) + "\n"
 
     def emit(self) -> str:
-        g, (ph, pw), (oh, ow) = self.geometry, self.geometry.padded, self.geometry.out_hw
+        g, (oh, ow) = self.geometry, self.geometry.out_hw
         inp, out = self.inputs[0], self.outputs[0]
         lanes = g.groups > 1
         fill = self._fill()
@@ -295,9 +295,3 @@ class Splitter(Stage):
     }}
 }}
 """
-
-
-def window_port(name: str, elem, mvu_pe: int, simd: int, geometry: Geometry) -> Port:
-    lanes = simd if geometry.groups == 1 else mvu_pe * simd
-    words = geometry.out_pixels * geometry.words_per_window(mvu_pe, simd)
-    return Port(name, 1, words, lanes, elem)

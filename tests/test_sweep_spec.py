@@ -1,4 +1,6 @@
 """Sweep specs: `sweep[...]` axes in the pipeline language, alternatives, and their errors."""
+import re
+
 import pytest
 
 from compiler.errors import PipelineError
@@ -54,7 +56,7 @@ def test_an_ill_typed_axis_value_names_the_pass_option_and_value():
     assert "value 2 of the sweep axis prune.ratio" in text and "<sweep>:2:1" in text
     with pytest.raises(PipelineError, match="'int9'"):
         parse_sweep("quantize{weights=sweep[int8, int9]}")
-    with pytest.raises(PipelineError, match="opset must be auto or between 17 and 24, got 30"):
+    with pytest.raises(PipelineError, match=re.escape("option 'opset' must be in [17, 24], got 30")):
         parse_sweep("target onnx{opset=sweep[17, 30]}")
 
 

@@ -75,8 +75,8 @@ class OrtRunner:
                 values = session.run_with_ort_values(
                     self.output_names, {n: _ort_value(t) for n, t in zip(self.input_names, inputs)})
                 return [_from_ort_value(v) for v in values]
-            feed = {name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.input_names, inputs)}
-            return [torch.from_numpy(np.asarray(r)) for r in session.run(self.output_names, feed)]
+            feed = {name: _to_numpy(t) for name, t in zip(self.input_names, inputs)}
+            return [_from_numpy(np.asarray(r)) for r in session.run(self.output_names, feed)]
 
 
 class _Reference:
@@ -89,6 +89,21 @@ class _Reference:
 
     def run(self, names, feed):
         return self.evaluator.run(names, feed)
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    """numpy has no bfloat16 of its own: the reference evaluator takes ml_dtypes' (exact widening)."""
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+        return t.float().numpy().astype(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def _from_numpy(a: np.ndarray) -> torch.Tensor:
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 def _first_line(exc: Exception) -> str:

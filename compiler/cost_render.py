@@ -43,12 +43,15 @@ def print_costs(console: Console, report: CostReport) -> None:
     for section in sections.values():
         columns += [k for k in section if k not in HIDDEN and k not in columns]
     order = [k for k in COLUMNS if k in columns] + [k for k in columns if k not in COLUMNS]
+    # one column per target, one row per quantity: the table stays readable however many columns
+    # the targets fill in (an FPGA's resources, a crossbar's tiles) on an 80-column terminal
     table = Table(title="costs", title_justify="left")
     table.add_column("", no_wrap=True)
+    for label in sections:
+        table.add_column(escape(label), justify="right", no_wrap=True)
     for column in order:
-        table.add_column(column.replace("_", " "), justify="right")
-    for label, section in sections.items():
-        table.add_row(escape(label), *[format_cost(c, section[c]) if c in section else "" for c in order])
+        table.add_row(column.replace("_", " "),
+                      *[format_cost(column, s[column]) if column in s else "" for s in sections.values()])
     console.print(table)
     for label, section in sections.items():
         notes = {}

@@ -111,6 +111,13 @@ def chain_pragmas(ops: list[Elementwise], prefix: str, pe: int) -> list[str]:
             for i, op in enumerate(ops) for name, parts in op.partitioned(f"{prefix}_{i}", pe)]
 
 
+def chain_declarations(chains: list[tuple[list[Elementwise], str]], pe: int) -> str:
+    """C++ lines declaring the per-channel constant ROMs of several chains, then their partitioning."""
+    lines = [f"    {t}" for ops, prefix in chains for t in chain_tables(ops, prefix)]
+    lines += [p for ops, prefix in chains for p in chain_pragmas(ops, prefix, pe)]
+    return "".join(line + "\n" for line in lines)
+
+
 def chain_partitioned(ops: list[Elementwise], prefix: str, pe: int) -> list[tuple[str, int]]:
     return [item for i, op in enumerate(ops) for item in op.partitioned(f"{prefix}_{i}", pe)]
 

@@ -34,7 +34,8 @@ def test_compile_writes_every_target_and_a_report(tmp_path, capsys):
         assert key in first
     assert [p["name"] for p in data["passes"]] == ["fold-bn", "fold-constants", "dce"]
     assert data["passes"][0]["stats"]["folded"] == 6
-    assert all(a["max_abs_diff"] < 1e-4 for a in data["artifacts"])
+    exact = [a for a in data["artifacts"] if not a["target"].startswith("hls")]   # hls quantizes a float model
+    assert len(exact) < len(data["artifacts"]) and all(a["max_abs_diff"] < 1e-4 for a in exact)
     assert "fold-bn" in out
 
 

@@ -81,7 +81,7 @@ class Elementwise:
         if self.op == "requantize":
             q = self.node.attrs
             per = "per channel" if len(self.params["multiplier"]) > 1 else "per tensor"
-            return f"requantize '{self.node.name}' to {self.out} codes in [{q['qmin']}, {q['qmax']}] ({per})"
+            return f"requantize '{self.node.name}' ({per}), clamped to [{q['qmin']}, {q['qmax']}], into {self.out}"
         return f"{self.op} '{self.node.name}' with a constant"
 
     def resources(self, part: Part) -> Resources:

@@ -42,10 +42,11 @@ def assert_bit_exact(got, ref):
 
 
 def assert_cycles_counted(artifact):
-    """Every stage's cycle formula equals the loop iterations the C simulation counted."""
+    """Every stage's cycle formula equals the loop iterations the C simulation counted, and g++
+    (-Wall -Wextra) had nothing to warn about."""
     for row in artifact.info["stages"]:
         assert row["csim_cycles"] == row["cycles"], row["stage"]
-    assert not [w for w in artifact.info["warnings"] if "C simulation counted" in w]
+    assert not [w for w in artifact.info["warnings"] if "C simulation counted" in w or w.startswith("g++")]
 
 
 def test_digits_cnn_is_bit_exact_on_all_test_images_and_keeps_accuracy(single_thread):

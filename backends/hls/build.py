@@ -147,10 +147,11 @@ class _Builder:
 
     def layer(self, name: str, g: Group, inp: Port, out: Port, epilogue: list[Elementwise]) -> None:
         node, x = g.anchor, g.inputs[0]
+        layout = get_op(node.op).layout
         w = centred_weight_matrix(node)
         rows = w.shape[0]
         if node.op == "int_conv":
-            a, (kh, kw) = node.attrs, node.inputs[1].shape[2:]
+            a, (kh, kw) = node.attrs, layout.weight_value(node).shape[2:]
             geo = Geometry(x.shape[2], x.shape[3], x.shape[1], rows, (kh, kw), tuple(a["stride"]),
                            tuple(a["padding"]), tuple(a["dilation"]), a["groups"])
             w = w.reshape(rows, -1, kh, kw).permute(0, 2, 3, 1).reshape(rows, -1)
@@ -166,7 +167,7 @@ class _Builder:
         # sum (x - xz) w = sum (x - offset) w + (offset - xz) sum w: with the offset at the lowest code,
         # the window operand is unsigned and the zero point lives in the bias
         offset = min(xr.lo, 0)
-        bias = node.inputs[2].data.to(torch.int64) if len(node.inputs) > 2 and node.inputs[2] is not None else None
+        bias = layout.bias_value(node).data.to(torch.int64) if layout.bias_value(node) is not None else None
         if offset != xz:
             bias = (bias if bias is not None else torch.zeros(rows, dtype=torch.int64)) + (offset - xz) * w.sum(1)
         start = bias if bias is not None else torch.zeros(rows, dtype=torch.int64)

@@ -73,6 +73,7 @@ class BuildStats:
     cached: int = 0
     peak_rss_mb: float = 0.0       # the largest g++ process this build ran
     per_unit: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)    # g++'s warning lines (the generated code has none)
 
 
 def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tuple[Path, BuildStats]:
@@ -116,6 +117,7 @@ def build(project: Path, files: dict[str, str], jobs: int | None = None) -> tupl
             source.unlink(missing_ok=True)
         if code == 0:
             os.replace(tmp, obj)
+            stats.warnings += [line for line in err.splitlines() if "warning:" in line]
         return unit, err if code else "", time.perf_counter() - t, rss
 
     with ThreadPoolExecutor(max_workers=jobs or max(1, os.cpu_count() or 1)) as pool:

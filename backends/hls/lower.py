@@ -92,7 +92,8 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
         summary["lowering"] = {"pipeline": pipeline, "calibration": source}
         if source == "generated inputs":
             warnings.append("the float graph was calibrated on generated inputs: pass calibration data "
-                            "(compile(..., calibration_data=...)) for ranges that match real data")
+                            "(--calibration-data FILE.npy, or compile(..., calibration_data=...)) for ranges "
+                            "that match real data")
     if reached:
         summary["calibration_ranges"] = reached
     files = project_files(design, part, clock_mhz, io, summary, markdown_table(summary))
@@ -104,6 +105,7 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
         result.build = stats
         summary["csim_build"] = {"seconds": round(stats.seconds, 3), "compiled": stats.compiled,
                                  "cached": stats.cached, "peak_rss_mb": round(stats.peak_rss_mb, 1)}
+        warnings += [f"g++: {line}" for line in stats.warnings[:10]]
         runner = csim.CSim(exe, [b.sample_shape for b in design.inputs],
                            [tuple(b.value.shape[1:]) for b in design.outputs],
                            [b.value.dtype for b in design.outputs], len(design.stages))

@@ -71,7 +71,7 @@ def requantize_interval(node: Node, x: Interval) -> Interval:
 
 def centred_weight_matrix(node: Node) -> torch.Tensor:
     """The layer's weight minus its zero point, as int64 rows [out, in/g * kernel]."""
-    w = node.inputs[1].data.to(torch.int64)
+    w = get_op(node.op).layout.weight_value(node).data.to(torch.int64)
     wz = _opt(node, 4)
     if wz is not None:
         w = w - broadcast_along(wz.to(torch.int64), w.dim(), 0)
@@ -88,9 +88,9 @@ def row_bounds(node: Node, x: Interval) -> tuple[torch.Tensor, torch.Tensor]:
     zero = torch.zeros_like(a)
     lo = torch.minimum(torch.minimum(a, b), zero).sum(1)
     hi = torch.maximum(torch.maximum(a, b), zero).sum(1)
-    bias = _opt(node, 2)
+    bias = get_op(node.op).layout.bias_value(node)
     if bias is not None:
-        lo, hi = lo + bias.to(torch.int64), hi + bias.to(torch.int64)
+        lo, hi = lo + bias.data.to(torch.int64), hi + bias.data.to(torch.int64)
     return lo, hi
 
 
@@ -161,7 +161,7 @@ def _wide(node: Node, args: list) -> torch.Tensor:
     x_zero_point = args[3] if len(args) > 3 else None
     if x_zero_point is not None:
         x = x - x_zero_point.to(torch.float64).reshape(())
-    w = centred_weight_matrix(node).to(torch.float64).reshape(node.inputs[1].shape)
+    w = centred_weight_matrix(node).to(torch.float64).reshape(get_op(node.op).layout.weight_value(node).shape)
     if node.op == "int_linear":
         acc = F.linear(x, w)
     else:

@@ -81,7 +81,7 @@ class Elementwise:
         if self.op == "requantize":
             q = self.node.attrs
             per = "per channel" if len(self.params["multiplier"]) > 1 else "per tensor"
-            return f"requantize '{self.node.name}' to {self.out} codes in [{q['qmin']}, {q['qmax']}] ({per})"
+            return f"requantize '{self.node.name}' ({per}), clamped to [{q['qmin']}, {q['qmax']}], into {self.out}"
         return f"{self.op} '{self.node.name}' with a constant"
 
     def resources(self, part: Part) -> Resources:
@@ -109,6 +109,13 @@ def chain_tables(ops: list[Elementwise], prefix: str) -> list[str]:
 def chain_pragmas(ops: list[Elementwise], prefix: str, pe: int) -> list[str]:
     return [f"#pragma HLS ARRAY_PARTITION variable={name} cyclic factor={parts}"
             for i, op in enumerate(ops) for name, parts in op.partitioned(f"{prefix}_{i}", pe)]
+
+
+def chain_declarations(chains: list[tuple[list[Elementwise], str]], pe: int) -> str:
+    """C++ lines declaring the per-channel constant ROMs of several chains, then their partitioning."""
+    lines = [f"    {t}" for ops, prefix in chains for t in chain_tables(ops, prefix)]
+    lines += [p for ops, prefix in chains for p in chain_pragmas(ops, prefix, pe)]
+    return "".join(line + "\n" for line in lines)
 
 
 def chain_partitioned(ops: list[Elementwise], prefix: str, pe: int) -> list[tuple[str, int]]:

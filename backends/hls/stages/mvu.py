@@ -196,7 +196,7 @@ class MVU(Stage):
                 f"                const {self.inputs[0].word_type} x = in.read();\n")
         cache = f"    {self.inputs[0].word_type} window[SF];   // the current window, reused by all NF row folds\n" if cached else ""
         epi = "; ".join(e.comment() for e in self.epilogue) or "none (the accumulator is the output)"
-        tables = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))
+        tables = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))   # declared before the pragmas
         order = "rows innermost" if self.rows_inner else "window elements innermost"
         return f"""\
 // {self.name}: {self.describe()} over {g.out_pixels} output pixel(s) as a matrix-vector unit of {self.rows} rows x
@@ -205,8 +205,8 @@ class MVU(Stage):
 // [{self.acc_range[0]}, {self.acc_range[1]}]. Epilogue of each finished row: {epi}.
 {self.signature()} {{
     constexpr int PIXELS = {g.out_pixels}, PE = {self.pe}, SIMD = {self.simd}, NF = {nf}, SF = {sf};
-{chr(10).join(self._pragmas())}
-{tables}{cache}    {self.name}_acc_t acc[PE];
+{tables}{chr(10).join(self._pragmas())}
+{cache}    {self.name}_acc_t acc[PE] = {{}};   // set from the bias at each row fold's first cycle
 #pragma HLS ARRAY_PARTITION variable=acc complete
     {out.word_type} result;
     for (int pixel = 0; pixel < PIXELS; pixel++) {{

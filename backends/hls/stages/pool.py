@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from backends.hls.parts import Part
 from backends.hls.resources import Resources, adder, memory
 from backends.hls.stages.base import Stage
-from backends.hls.stages.epilogue import Elementwise, chain_expr, chain_pragmas, chain_resources, chain_tables
+from backends.hls.stages.epilogue import Elementwise, chain_declarations, chain_expr, chain_resources
 from backends.hls.stages.window import Geometry
 from backends.hls.types import IntType
 
@@ -58,7 +58,7 @@ class MaxPool(Stage):
     constexpr int H = {g.height}, W = {g.width}, C = {g.channels}, KH = {g.kernel[0]}, KW = {g.kernel[1]};
     constexpr int SH = {g.stride[0]}, SW = {g.stride[1]}, PH = {g.padding[0]}, PW = {g.padding[1]}, DH = {g.dilation[0]}, DW = {g.dilation[1]};
     constexpr int ROWS = {g.rows}, COLS = {g.cols}, OH = {oh}, OW = {ow}, PE = {self.pe}, FOLDS = C / PE;
-{"".join(f"    {t}{chr(10)}" for t in chain_tables(self.epilogue, self.name))}{"".join(f"{p}{chr(10)}" for p in chain_pragmas(self.epilogue, self.name, self.pe))}    static {inp.elem_type} lines[ROWS][W + 2 * PW][C];
+{chain_declarations([(self.epilogue, self.name)], self.pe)}    static {inp.elem_type} lines[ROWS][W + 2 * PW][C];
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=1
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=3
     {out.word_type} result;
@@ -134,7 +134,7 @@ class GlobalSum(Stage):
 // whose 1/N is folded into the next requantize), PE={self.pe} channels per cycle.
 {self.signature()} {{
     constexpr int PIXELS = {self.pixels}, C = {channels}, PE = {self.pe}, FOLDS = C / PE;
-{"".join(f"    {t}{chr(10)}" for t in chain_tables(self.epilogue, self.name))}{"".join(f"{p}{chr(10)}" for p in chain_pragmas(self.epilogue, self.name, self.pe))}    static {self.name}_sum_t sums[C];
+{chain_declarations([(self.epilogue, self.name)], self.pe)}    static {self.name}_sum_t sums[C];
 #pragma HLS ARRAY_PARTITION variable=sums cyclic factor={self.pe}
     {inp.word_type} pixel;
     {out.word_type} result;

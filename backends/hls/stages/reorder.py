@@ -14,7 +14,7 @@ import torch
 from backends.hls.parts import Part
 from backends.hls.resources import Resources, memory
 from backends.hls.stages.base import Stage
-from backends.hls.stages.epilogue import Elementwise, chain_expr, chain_pragmas, chain_resources, chain_tables
+from backends.hls.stages.epilogue import Elementwise, chain_declarations, chain_expr, chain_resources
 from backends.hls.stages.mvu import _wrap
 from backends.hls.types import IntType
 
@@ -61,8 +61,7 @@ class Reorder(Stage):
     def emit(self) -> str:
         inp, out = self.inputs[0], self.outputs[0]
         value = chain_expr(self.epilogue, f"frame[{self.name}_gather[q * OUT_C + c]]", "c", self.name)
-        extra = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))
-        extra += "".join(f"{p}\n" for p in chain_pragmas(self.epilogue, self.name, self.pe))
+        extra = chain_declarations([(self.epilogue, self.name)], self.pe)
         return f"""\
 // {self.name}: {self.describe()} as a frame buffer: the {inp.words * inp.channels} input elements are stored, then read
 // out in the new order through a table of source indices, PE={self.pe} elements per cycle.

@@ -18,14 +18,8 @@ from dataclasses import dataclass, field
 from backends.hls.parts import Part
 from backends.hls.resources import Resources, adder
 from backends.hls.stages.base import Stage
-from backends.hls.stages.epilogue import Elementwise, chain_expr, chain_pragmas, chain_resources, chain_tables
+from backends.hls.stages.epilogue import Elementwise, chain_declarations, chain_expr, chain_resources
 from backends.hls.types import IntType
-
-
-def _tables_and_pragmas(chains: list[tuple[list[Elementwise], str]], pe: int) -> str:
-    lines = [f"    {t}" for ops, prefix in chains for t in chain_tables(ops, prefix)]
-    lines += [p for ops, prefix in chains for p in chain_pragmas(ops, prefix, pe)]
-    return "".join(line + "\n" for line in lines)
 
 
 @dataclass(eq=False)
@@ -50,7 +44,7 @@ class Folded(Stage):
         return f"""\
 {self.signature()} {{
     constexpr int PIXELS = {out.words}, PE = {self.pe}, FOLDS = {out.channels // self.pe};
-{_tables_and_pragmas(chains, self.pe)}{reads}    {out.word_type} y;
+{chain_declarations(chains, self.pe)}{reads}    {out.word_type} y;
     for (int p = 0; p < PIXELS; p++) {{
         for (int f = 0; f < FOLDS; f++) {{
 #pragma HLS PIPELINE II=1

@@ -181,6 +181,8 @@ class LineBufferWindow(Stage):
         inp, out = self.inputs[0], self.outputs[0]
         lanes = g.groups > 1
         fill = self._fill()
+        lanes_constants = (f"    constexpr int PE = {self.pe}, SF = {g.window // self.simd}, GROUP_IN = {g.group_in}, "
+                           f"GROUP_OUT = {g.group_out};\n" if lanes else "")
         if lanes:
             order = (f"one word of PE={self.pe} lanes x SIMD={self.simd} per cycle, each lane its "
                      f"output channel's group ({g.group_in} input channel(s) per group)")
@@ -195,10 +197,8 @@ class LineBufferWindow(Stage):
     constexpr int H = {g.height}, W = {g.width}, C = {g.channels}, KH = {g.kernel[0]}, KW = {g.kernel[1]};
     constexpr int SH = {g.stride[0]}, SW = {g.stride[1]}, PH = {g.padding[0]}, PW = {g.padding[1]}, DH = {g.dilation[0]}, DW = {g.dilation[1]};
     constexpr int ROWS = {g.rows}, COLS = {g.cols}, OH = {oh}, OW = {ow};
-    constexpr int PE = {self.pe}, SIMD = {self.simd}, SF = {g.window // self.simd}, WORDS = {g.words_per_window(self.pe, self.simd)};
-    constexpr int GROUP_IN = {g.group_in}, GROUP_OUT = {g.group_out};
-    (void)PE; (void)GROUP_IN; (void)GROUP_OUT; (void)SF;
-    static {inp.elem_type} lines[ROWS][W + 2 * PW][C];
+    constexpr int SIMD = {self.simd}, WORDS = {g.words_per_window(self.pe, self.simd)};
+{lanes_constants}    static {inp.elem_type} lines[ROWS][W + 2 * PW][C];
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=1
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=3
     for (int y = 0; y < H + 2 * PH; y++) {{

@@ -80,7 +80,9 @@ def ort_quantize_static(model, xtr, xte, yte):
     return acc, seconds, run_s
 
 
-def brevitas_w8a8(model, xtr, xte, yte):
+def brevitas_w8a8(model, xtr, xte, yte, batches: int = CALIB_BATCHES):
+    """brevitas' post-training W8A8 on the same model: (accuracy, quantize s, evaluation s), or None
+    when brevitas is not installed (bench/quant_deploy.py reuses it)."""
     try:
         from brevitas.graph.calibrate import calibration_mode
         from brevitas.graph.quantize import preprocess_for_quantize, quantize
@@ -91,7 +93,7 @@ def brevitas_w8a8(model, xtr, xte, yte):
     net = quantize(preprocess_for_quantize(copy.deepcopy(model)))
     net.eval()
     with torch.no_grad(), calibration_mode(net):
-        for i in range(CALIB_BATCHES):
+        for i in range(batches):
             net(xtr[i * BATCH:(i + 1) * BATCH])
     seconds = time.perf_counter() - start
     start = time.perf_counter()

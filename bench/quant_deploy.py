@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.quant import brevitas_w8a8  # noqa: E402
 from compiler import compile  # noqa: E402
 from compiler.interpreter import interpret  # noqa: E402
 from tests.integer_agreement import end_to_end_mismatches, per_layer_mismatches  # noqa: E402
@@ -132,22 +133,6 @@ def latency_table(runs: int, calibration: int, quick: bool) -> None:
               f"end to end: max {e2e_worst}, {e2e_fraction:.3%} differ; integer vs fake-quant {rel:.4f}", flush=True)
 
 
-def brevitas_w8a8(model, xtr, xte, yte, batches: int):
-    try:
-        from brevitas.graph.calibrate import calibration_mode
-        from brevitas.graph.quantize import preprocess_for_quantize, quantize
-    except ImportError:
-        return None
-    import copy
-    start = time.perf_counter()
-    net = quantize(preprocess_for_quantize(copy.deepcopy(model)))
-    net.eval()
-    with torch.no_grad(), calibration_mode(net):
-        for i in range(batches):
-            net(xtr[i * BATCH:(i + 1) * BATCH])
-    return accuracy(net, xte, yte), time.perf_counter() - start
-
-
 def digits_table(calibration: int) -> None:
     xtr, _, xte, yte = digits_data()
     model = train_digits_cnn()
@@ -163,7 +148,7 @@ def digits_table(calibration: int) -> None:
             ("nnforge W8A8 (onnxruntime)", ort_accuracy(ours.artifact.obj.SerializeToString()), ours_s),
             ("quantize_static (onnxruntime)", ort_accuracy(static), static_s)]
     brevitas = brevitas_w8a8(model, xtr, xte, yte, calibration)
-    rows.append(("brevitas PTQ (torch)", *brevitas) if brevitas
+    rows.append(("brevitas PTQ (torch)", *brevitas[:2]) if brevitas
                 else ("brevitas PTQ: not installed", float("nan"), None))
     print(f"digits CNN, {len(xte)} test images, calibration {calibration} x {BATCH} training images")
     for name, acc, seconds in rows:

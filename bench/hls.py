@@ -28,7 +28,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.test_quant_accuracy import digits_data  # noqa: E402
+from tests.test_quant_accuracy import digits_data, fit_digits  # noqa: E402
 
 
 class DigitsCNN(nn.Module):
@@ -47,18 +47,8 @@ class DigitsCNN(nn.Module):
 
 
 def train(width: int, epochs: int) -> DigitsCNN:
-    xtr, ytr, _, _ = digits_data()
     torch.manual_seed(0)
-    model = DigitsCNN(width)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(epochs):
-        perm = torch.randperm(len(xtr))
-        for i in range(0, len(xtr), 64):
-            idx = perm[i:i + 64]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xtr[idx]), ytr[idx]).backward()
-            opt.step()
-    return model.eval()
+    return fit_digits(DigitsCNN(width), epochs)
 
 
 def scores(logits: np.ndarray, model: nn.Module) -> dict:

@@ -48,9 +48,13 @@ def digits_data():
 
 @lru_cache(maxsize=1)
 def train_digits_cnn(epochs: int = 12) -> DigitsCNN:
-    xtr, ytr, _, _ = digits_data()
     torch.manual_seed(0)
-    model = DigitsCNN()
+    return fit_digits(DigitsCNN(), epochs)
+
+
+def fit_digits(model: nn.Module, epochs: int) -> nn.Module:
+    """Adam on the digits training set, batches of 64 in a seeded order (the caller seeds torch)."""
+    xtr, ytr, _, _ = digits_data()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(epochs):
         perm = torch.randperm(len(xtr))

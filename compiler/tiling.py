@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from compiler.annotations import Annotation
 
 PADDING_MODES = ("zeros", "replicate", "reflect")
+EDGE_PADDING = ("replicate", "reflect")    # the modes whose blocks are padded by an explicit `pad` copying the edge
 
 
 @dataclass(frozen=True)

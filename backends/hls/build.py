@@ -19,8 +19,10 @@ from backends.hls.ranges import CONTAINER, Interval, centred_weight_matrix
 from backends.hls.stages import (MVU, Add, Concat, Dup, Elementwise, Geometry, GlobalSum, LineBufferWindow,
                                  MaxPool, Pointwise, Port, Reorder, Splitter, Stage)
 from backends.hls.types import IntType
+from compiler.errors import BackendError
 from compiler.ir import Graph, Node, Value
 from compiler.ops import get_op
+from compiler.tiling import TilingAnnotation
 
 
 @dataclass
@@ -76,6 +78,7 @@ def _channels(t: torch.Tensor | None) -> list:
 class _Builder:
     def __init__(self, graph: Graph, ranges: dict[Value, Interval]):
         self.graph, self.ranges = graph, ranges
+        self.batch = graph.inputs[0].shape[0] if graph.inputs and graph.inputs[0].rank else 1
         self.names = _Names()
         self.stages: list[Stage] = []
         self.readers: dict[Value, list[Port]] = {}
@@ -86,17 +89,21 @@ class _Builder:
         lo, hi = CONTAINER[v.dtype]
         return IntType.covering(max(r.lo, lo), min(r.hi, hi))
 
+    def blocks(self, v: Value) -> int:
+        """Blocks per frame: a value of block convolution is a batch of blocks per sample."""
+        return blocks_per_sample(v, self.batch)
+
     def new_port(self, v: Value, hint: str | None = None) -> Port:
         h, w, c = (v.shape[2], v.shape[3], v.shape[1]) if v.rank == 4 else (1, 1, v.shape[1])
-        return Port(self.names(hint or v.name), h, w, c, self.type_of(v), value=v.name)
+        return Port(self.names(hint or v.name), h, w, c, self.type_of(v), value=v.name, blocks=self.blocks(v))
 
     def publish(self, v: Value, port: Port, readers: int) -> None:
         """Make `port` (carrying v) available to its readers, through a Dup when there are several."""
         if readers <= 1:
             self.readers[v] = [port]
             return
-        outs = [Port(self.names(f"{port.name}_{i}"), port.height, port.width, port.channels, port.elem, port.value)
-                for i in range(readers)]
+        outs = [Port(self.names(f"{port.name}_{i}"), port.height, port.width, port.channels, port.elem, port.value,
+                     blocks=port.blocks) for i in range(readers)]
         self.stages.append(Dup(self.names(f"{port.name}_dup"), (), [port], outs))
         self.readers[v] = list(outs)
 
@@ -123,7 +130,8 @@ class _Builder:
         elif g.kind == "max_pool":
             a, x = node.attrs, g.inputs[0]
             geo = Geometry(x.shape[2], x.shape[3], x.shape[1], x.shape[1], tuple(a["kernel"]), tuple(a["stride"]),
-                           tuple(a["padding"]), tuple(a["dilation"]))
+                           tuple(a["padding"]), tuple(a["dilation"]), blocks=self.blocks(x))
+            check_tiling(node, geo)
             self.stages.append(MaxPool(name, tuple(g.nodes), ins, [out], geometry=geo, epilogue=epilogue))
         elif g.kind == "reduce_sum":
             x = g.inputs[0]
@@ -137,7 +145,7 @@ class _Builder:
         elif g.kind == "pointwise":
             self.stages.append(Pointwise(name, tuple(g.nodes), ins, [out], epilogue=epilogue))
         else:
-            gather = stream_order_map(g.shape_nodes, g.inputs[0], g.shape_nodes[-1].output)
+            gather = stream_order_map(g.shape_nodes, g.inputs[0], g.shape_nodes[-1].output, self.batch)
             self.stages.append(Reorder(name, tuple(g.nodes), ins, [out], gather=gather, epilogue=epilogue))
         self.publish(g.output, out, readers)
 
@@ -152,8 +160,13 @@ class _Builder:
         rows = w.shape[0]
         if node.op == "int_conv":
             a, (kh, kw) = node.attrs, layout.weight_value(node).shape[2:]
+            padding, edge = tuple(a["padding"]), "zeros"
+            if g.pad is not None:      # an edge pad the window generator reads the edge for
+                pads, edge = g.pad.attrs["pads"], g.pad.attrs["mode"]
+                padding = (pads[2], pads[0])
             geo = Geometry(x.shape[2], x.shape[3], x.shape[1], rows, (kh, kw), tuple(a["stride"]),
-                           tuple(a["padding"]), tuple(a["dilation"]), a["groups"])
+                           padding, tuple(a["dilation"]), a["groups"], blocks=self.blocks(x), edge=edge)
+            check_tiling(node, geo)
             w = w.reshape(rows, -1, kh, kw).permute(0, 2, 3, 1).reshape(rows, -1)
         elif g.flatten is not None:
             c, h, wd = x.shape[1:]
@@ -188,30 +201,46 @@ class _Builder:
         self.stages += [window, mvu]
 
 
-def stream_order_map(nodes: list[Node], src: Value, dst: Value) -> torch.Tensor:
+def blocks_per_sample(v: Value, batch: int) -> int:
+    return v.shape[0] // batch if v.rank == 4 and batch and v.shape[0] % batch == 0 else 1
+
+
+def check_tiling(node: Node, geo: Geometry) -> None:
+    """A layer's `TilingAnnotation` (block-conv) must describe the blocks its input holds."""
+    tiling = node.annotation(TilingAnnotation)
+    if tiling is None:
+        return
+    if tiling.blocks != geo.blocks or tuple(tiling.block) != (geo.height, geo.width):
+        raise BackendError(f"layer '{node.name}' is annotated with {tiling.grid[0]}x{tiling.grid[1]} blocks of "
+                           f"{tiling.block[0]}x{tiling.block[1]}, but its input holds {geo.blocks} block(s) of "
+                           f"{geo.height}x{geo.width}", where=node.source,
+                           hint="the graph was changed after block-conv; run block-conv again on the changed graph")
+
+
+def stream_order_map(nodes: list[Node], src: Value, dst: Value, batch: int) -> torch.Tensor:
     """For each element of `dst` in stream order, the stream-order element of `src` it copies."""
     t = torch.arange(src.type.numel, dtype=torch.int64).reshape(src.shape)
     for n in nodes:
         t = get_op(n.op).run([t] + [v.data if v is not None else None for v in n.inputs[1:]], n.attrs)[0]
-    per_sample = src.type.numel // src.shape[0]
-    first = t[0].reshape(-1)
+    per_sample = src.type.numel // batch
+    first = t[:t.shape[0] // batch].reshape(-1)
     if int(first.min()) < 0 or int(first.max()) >= per_sample:
-        from compiler.errors import BackendError
         raise BackendError(f"'{nodes[0].name}' mixes the samples of a batch; a stage sees one sample at a time",
                            where=nodes[0].source)
-    return to_stream_order(src)[first][from_stream_order(dst)]
+    return to_stream_order(src, batch)[first][from_stream_order(dst, batch)]
 
 
-def from_stream_order(v: Value) -> torch.Tensor:
-    """For each stream position of one sample of v, its flat index in [C, H, W] order."""
-    shape = v.shape[1:]
+def from_stream_order(v: Value, batch: int) -> torch.Tensor:
+    """For each stream position of one sample of v, its flat index in [blocks, C, H, W] order
+    (the stream is the blocks one after another, each pixel by pixel, channels innermost)."""
+    shape = (blocks_per_sample(v, batch),) + tuple(v.shape[1:]) if v.rank == 4 else tuple(v.shape[1:])
     idx = torch.arange(math.prod(shape), dtype=torch.int64).reshape(shape)
-    return (idx.permute(1, 2, 0) if len(shape) == 3 else idx).reshape(-1)
+    return (idx.permute(0, 2, 3, 1) if len(shape) == 4 else idx).reshape(-1)
 
 
-def to_stream_order(v: Value) -> torch.Tensor:
-    """For each flat [C, H, W] index of one sample of v, its stream position."""
-    order = from_stream_order(v)
+def to_stream_order(v: Value, batch: int) -> torch.Tensor:
+    """For each flat [blocks, C, H, W] index of one sample of v, its stream position."""
+    order = from_stream_order(v, batch)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(order.numel(), dtype=torch.int64)
     return inverse

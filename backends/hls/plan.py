@@ -9,8 +9,11 @@ The integer graph (docs/integer-form.md) maps onto stages like this:
 * `requantize` and `maximum`/`minimum` with a constant: fused into the stage producing their input
   when they are its only reader (an epilogue), else into the add / concat they feed (a prologue),
   else their own pointwise stage;
-* `reshape`, `permute`, `slice`, `expand`: nothing when the stream order does not change, folded
-  into the next linear layer's weights for a flatten, else a frame-buffer reorder stage;
+* `reshape`, `permute`, `slice`, `expand` and edge padding (`pad` replicate / reflect): nothing
+  when the stream order does not change, folded into the next linear layer's weights for a
+  flatten, else a reorder stage (block convolution's cut into blocks and stitch back are two);
+* an edge `pad` read only by an unpadded `int_conv` (block convolution's replicate / reflect
+  blocks): part of that convolution's window generator, which reads the edge it copies;
 * anything else (a float island, attention's int_matmul, a softmax) has no stage: every such node
   is listed in one error with its source location.
 """
@@ -20,10 +23,27 @@ from dataclasses import dataclass, field
 
 from compiler.errors import BackendError
 from compiler.ir import Graph, Node, Value
+from compiler.tiling import EDGE_PADDING
 
 ANCHORS = frozenset({"int_conv", "int_linear", "max_pool", "reduce_sum", "add", "concat"})
 ELEMENTWISE = frozenset({"requantize", "maximum", "minimum"})
 SHAPE = frozenset({"reshape", "permute", "slice", "expand"})
+
+
+def moves(node: Node) -> bool:
+    """Whether the node only moves elements: a shape op, or padding that copies the edge."""
+    return node.op in SHAPE or (node.op == "pad" and node.attrs["mode"] in EDGE_PADDING)
+
+
+def edge_pad(conv: Node) -> Node | None:
+    """The edge `pad` the convolution's window generator takes over: spatial, symmetric, read only
+    by this unpadded convolution (how block-conv pads blocks with replicate or reflect)."""
+    pad = conv.inputs[0].producer
+    if pad is None or pad.op != "pad" or pad.attrs["mode"] not in EDGE_PADDING or pad.output.users != [conv]:
+        return None
+    p = list(pad.attrs["pads"])
+    symmetric = len(p) == 4 and p[0] == p[1] and p[2] == p[3]
+    return pad if symmetric and not any(conv.attrs["padding"]) and streamed(pad.inputs[0]) else None
 
 
 def streamed(v: Value) -> bool:
@@ -59,9 +79,9 @@ def why_unsupported(node: Node, graph: Graph) -> str | None:
         if node.output not in graph.outputs or not streamed(node.inputs[0]):
             return "a dequantize inside the graph starts a float island, which has no integer stage"
         return None if node.attrs["axis"] in (None, 1) else "per-channel dequantization along a non-channel axis"
-    if op in SHAPE and not node.inputs[0].dtype.is_floating_point:
-        inner_in = node.inputs[0].producer is not None and node.inputs[0].producer.op in SHAPE
-        inner_out = node.output.users and all(u.op in SHAPE for u in node.output.users)
+    if moves(node) and not node.inputs[0].dtype.is_floating_point:
+        inner_in = node.inputs[0].producer is not None and moves(node.inputs[0].producer)
+        inner_out = node.output.users and all(moves(u) for u in node.output.users)
         if (streamed(node.inputs[0]) or inner_in) and (streamed(node.output) or inner_out):
             return None     # a chain of shape ops needs streams at its two ends only
     if not streams or not all(streamed(v) for v in streams) or not all(streamed(v) for v in node.outputs):
@@ -125,6 +145,7 @@ class Group:
     shape_nodes: list[Node] = field(default_factory=list)
     prologues: dict[int, list[Node]] = field(default_factory=dict)
     flatten: Value | None = None                 # an int_linear reading this [B, C, H, W] value flattened
+    pad: Node | None = None                      # the edge pad an int_conv's window generator does
 
     @property
     def output(self) -> Value:
@@ -133,7 +154,7 @@ class Group:
 
     @property
     def nodes(self) -> list[Node]:
-        pro = [n for ops in self.prologues.values() for n in ops]
+        pro = [n for ops in self.prologues.values() for n in ops] + ([self.pad] if self.pad else [])
         return pro + ([self.anchor] if self.anchor else []) + self.shape_nodes + self.epilogue
 
 
@@ -156,25 +177,29 @@ def plan_groups(graph: Graph) -> Plan:
     def sole_reader(v: Value, node: Node) -> bool:
         return v.users == [node] and v not in out_values
 
+    absorbed = {edge_pad(n) for n in graph.nodes if n.op == "int_conv"} - {None}
     for node in graph.nodes:
-        if node.op in ("quantize", "dequantize"):
+        if node.op in ("quantize", "dequantize") or node in absorbed:
             continue
-        if node.op in ELEMENTWISE or node.op in SHAPE:
+        if node.op in ELEMENTWISE or moves(node):
             src = next(v for v in node.inputs if v is not None and v.data is None)
             g = owner.get(src)
             fuse = g is not None and g.output is src and sole_reader(src, node)
-            if node.op in SHAPE:
+            if moves(node):
                 fuse = fuse and g.kind == "reorder" and not g.epilogue
             if fuse:
-                (g.shape_nodes if node.op in SHAPE else g.epilogue).append(node)
+                (g.shape_nodes if moves(node) else g.epilogue).append(node)
             else:
-                g = Group(None, "reorder" if node.op in SHAPE else "pointwise", [src])
-                (g.shape_nodes if node.op in SHAPE else g.epilogue).append(node)
+                g = Group(None, "reorder" if moves(node) else "pointwise", [src])
+                (g.shape_nodes if moves(node) else g.epilogue).append(node)
                 groups.append(g)
             owner[node.output] = g
             continue
-        g = Group(node, node.op, [v for v in node.inputs[:1 if node.op in ("int_conv", "int_linear") else None]
-                                  if v is not None and v.data is None])
+        pad = edge_pad(node) if node.op == "int_conv" else None
+        first = pad.inputs[0] if pad is not None else None
+        g = Group(node, node.op, [first] if first is not None else
+                  [v for v in node.inputs[:1 if node.op in ("int_conv", "int_linear") else None]
+                   if v is not None and v.data is None], pad=pad)
         groups.append(g)
         owner[node.output] = g
     groups = _into_prologues(groups, owner, out_values)

@@ -128,6 +128,8 @@ def _interval(node: Node, ins: list[Interval | None]) -> Interval | None:
         return Interval(int(lo.min()), int(hi.max()))
     if op in PASS_THROUGH:
         return x
+    if op == "pad":         # edge modes copy values; a constant pad adds its value
+        return x if node.attrs["mode"] != "constant" else x | Interval(int(node.attrs["value"]), int(node.attrs["value"]))
     if op == "add" and ins[1] is not None:
         return Interval(x.lo + ins[1].lo, x.hi + ins[1].hi)
     if op == "concat" and all(i is not None for i in ins):

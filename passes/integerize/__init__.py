@@ -4,8 +4,9 @@
 
 The result is nnforge's integer form (docs/integer-form.md): weight codes, int32 biases at scale
 s_x * s_w, int32 accumulators (`int_conv`, `int_linear`, `int_matmul`), fixed-point `requantize`
-to the next quantizer's codes (ReLU/ReLU6/clip folded into its bounds, max pools and reshapes
-moved past it, which they commute with), residual adds and concats in int32 at a common fine scale
+to the next quantizer's codes (ReLU/ReLU6/clip folded into its bounds, max pools, reshapes and
+edge pads moved past it, which they commute with, and quantizers of graph inputs moved in front of the shape
+ops and edge pads that follow them), residual adds and concats in int32 at a common fine scale
 (the next quantizer's scale / 2^fraction-bits), global average pools as integer sums. Ops with no
 integer rule (softmax, GELU, normalization, ...) stay float islands between explicit `dequantize`
 and the next `quantize`. Against the fake-quant graph it came from, a quantized value differs by
@@ -24,6 +25,7 @@ from compiler.names import layer_names, matching_pattern
 from compiler.ops import get_op
 from compiler.options import option
 from compiler.passes import Pass, PassResult, register_pass
+from compiler.tiling import EDGE_PADDING
 from passes.integerize.layers import INT_LAYERS, int_format, lower_layer, storage_dtype
 from passes.integerize.rep import INT32, Emitter, IntegerizeError, Rep
 from passes.integerize.scales import common_scale
@@ -55,6 +57,12 @@ class Integerize(Pass):
                                   hint=hint)
         graph.eliminate_dead_code()
         return PassResult(True, lowering.stats())
+
+
+def commutes(node: Node) -> bool:
+    """Whether the node only moves or selects elements (monotone quantization commutes with it)."""
+    moves = node.op in COMMUTING or (node.op == "pad" and node.attrs["mode"] in EDGE_PADDING)
+    return moves and all(v is None or v.data is not None for v in node.inputs[1:])
 
 
 class _Lowering:
@@ -105,7 +113,7 @@ class _Lowering:
             reps[node.output] = rep.clamped(0.0, None)
         elif op == "clip":
             reps[node.output] = rep.clamped(node.attrs["min"], node.attrs["max"])
-        elif op in COMMUTING and all(v is None or v.data is not None for v in node.inputs[1:]):
+        elif commutes(node):
             reps[node.output] = replace(rep, pending=rep.pending + (node,))
         elif op in MEAN_OPS and self.spatial_mean(node) is not None:
             reps[node.output] = self.integer_sum(node, rep)
@@ -139,15 +147,28 @@ class _Lowering:
             rep = self.em.requantize(self.reps[x], scale64, zero, fmt.qmin, fmt.qmax, dtype, stem, fmt.name)
             self.count("requantize")
         else:
+            source, moves = self.moved_input(x)
+            stem = source.name
             scale_v = self.em.const(f"{stem}.in_scale", scale.detach().float().reshape(()))
             zp_v = self.em.zp_const(stem, zero)
-            codes = self.em.node("quantize", [x, scale_v] + ([zp_v] if zp_v is not None else []),
+            codes = self.em.node("quantize", [source, scale_v] + ([zp_v] if zp_v is not None else []),
                                  {"qmin": fmt.qmin, "qmax": fmt.qmax, "axis": None, "dtype": dtype}, f"{stem}.q")
             self.em.annotate(codes, scale_v, zp_v, None, fmt.name)
-            rep = Rep(codes, scale64, None, zero, fmt.qmin, fmt.qmax)
+            rep = self.em.replay(Rep(codes, scale64, None, zero, fmt.qmin, fmt.qmax), moves)
             self.count("quantize")
         self.reps[node.output] = rep
         return True
+
+    def moved_input(self, x: Value) -> tuple[Value, tuple[Node, ...]]:
+        """A quantized value that only moves a graph input's elements (block-conv's cut into blocks,
+        a flatten) is quantized at the graph input and the moves replayed on the codes: quantizing
+        per tensor commutes with them, and the design's input then is the model's own input."""
+        moves: list[Node] = []
+        v = x
+        while v.producer is not None and commutes(v.producer):
+            moves.insert(0, v.producer)
+            v = v.producer.inputs[0]
+        return (v, tuple(moves)) if v in self.graph.inputs else (x, ())
 
     # ---- adds, concats and means --------------------------------------------------------
     def combine(self, node: Node) -> bool:

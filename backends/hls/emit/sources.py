@@ -34,7 +34,8 @@ def _carries(design: Design, p: Port) -> str:
     what = f"%{p.value}" if p.value else "window words"
     r = next((r for v, r in design.ranges.items() if v.name == p.value), None)
     proven = f", proven range [{r.lo}, {r.hi}]" if r is not None else ""
-    return f"// {p.name}: {what}{' (' + where + ')' if where else ''}; {p.height}x{p.width} words of {p.channels} x {p.elem}{proven}"
+    blocks = f"{p.blocks} blocks of " if p.blocks > 1 else ""
+    return f"// {p.name}: {what}{' (' + where + ')' if where else ''}; {blocks}{p.height}x{p.width} words of {p.channels} x {p.elem}{proven}"
 
 
 def top_signature(design: Design, io: str) -> str:

@@ -1,7 +1,8 @@
 """The dataflow stage model: streams between stages and what every stage answers.
 
 A `Port` is one stream: a frame of `height x width` words, each word one pixel's `channels`
-elements of one integer type (a vector value is one word). A `Stage` is one C++ function of the
+elements of one integer type (a vector value is one word); a value of block convolution is
+`blocks` such frames, one block after another. A `Stage` is one C++ function of the
 DATAFLOW region. Every stage kind answers the same questions, so the folding solver, the
 estimates, the report and the C++ writer treat them alike:
 
@@ -12,9 +13,7 @@ estimates, the report and the C++ writer treat them alike:
 * `lead()`: the fraction of its input frame it reads before its first output (FIFO depths);
 * `emit()` / `data_unit()`: its C++ function, and a translation unit of its constants.
 
-A new stage kind is one new module with one subclass. Tiling (block convolution) would be a
-window stage whose line buffer spans one block and restarts at block edges (stages/window.py);
-structured sparsity changes `cycles` and the weight memory of stages/mvu.py only.
+A new stage kind is one new module with one subclass.
 """
 from __future__ import annotations
 
@@ -38,10 +37,11 @@ class Port:
     elem: IntType
     value: str = ""          # the IR value it carries ("" for a stage-internal stream)
     depth: int = 2
+    blocks: int = 1
 
     @property
     def words(self) -> int:
-        return self.height * self.width
+        return self.blocks * self.height * self.width
 
     @property
     def word_type(self) -> str:

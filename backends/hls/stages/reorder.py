@@ -1,13 +1,18 @@
-"""Shape-only ops (reshape, permute, slice, expand) that change the element order: a frame buffer.
+"""Ops that move elements (reshape, permute, slice, expand, edge padding): a reorder buffer.
 
-The whole input frame is stored, then read out in the new order through a ROM of source indices
-(computed by running the ops on the element numbers, so any chain of them is exact). Cycles:
-input words + output words x channels / PE. A flatten feeding a linear layer never comes here:
-the linear layer reads the frame in stream order with its weight columns permuted (build.py).
+Output word q copies input elements through a ROM of source positions (computed by running the
+ops on the element numbers, so any chain of them is exact). Before writing word q the stage
+reads input words until every element q needs has arrived (`need[q]`), so the buffer holds only
+the input words still to be used: a circular buffer of `depth` words, the most a word waits
+between its arrival and its last use. A transpose needs the whole frame; block convolution's cut
+into blocks and stitch back need one row of blocks (block height x width pixels), not the frame.
+Cycles: input words + output words x channels / PE. A flatten feeding a linear layer never comes
+here: the linear layer reads the frame in stream order with its weight columns permuted (build.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 
@@ -25,9 +30,33 @@ class Reorder(Stage):
     gather: torch.Tensor = None  # type: ignore[assignment]  # input element (stream order) of each output element
     epilogue: list[Elementwise] = field(default_factory=list)
 
+    @cached_property
+    def need(self) -> torch.Tensor:
+        """Input words read before output word q: one past the latest word it or an earlier one uses."""
+        words = self.gather.reshape(self.outputs[0].words, -1) // self.inputs[0].channels
+        return torch.cummax(words.max(1).values + 1, 0).values
+
+    @cached_property
+    def depth(self) -> int:
+        """Words the circular buffer holds: at each output word, from the oldest word it or a later
+        one still uses up to the last word read."""
+        words = self.gather.reshape(self.outputs[0].words, -1) // self.inputs[0].channels
+        oldest = torch.flip(torch.cummin(torch.flip(words.min(1).values, (0,)), 0).values, (0,))
+        return int((self.need - oldest).max())
+
+    @property
+    def slots(self) -> torch.Tensor:
+        """The gather as buffer positions: input word i sits in row i % depth."""
+        c = self.inputs[0].channels
+        return (self.gather // c) % self.depth * c + self.gather % c
+
     @property
     def index_type(self) -> IntType:
-        return IntType.covering(0, max(1, self.inputs[0].words * self.inputs[0].channels - 1))
+        return IntType.covering(0, max(1, self.depth * self.inputs[0].channels - 1))
+
+    @property
+    def need_type(self) -> IntType:
+        return IntType.covering(0, self.inputs[0].words)
 
     def cycles(self, pe=None, simd=None) -> int:
         pe, _ = self.fold(pe, simd)
@@ -37,25 +66,30 @@ class Reorder(Stage):
     def resources(self, part: Part, pe=None, simd=None) -> Resources:
         pe, _ = self.fold(pe, simd)
         inp, out = self.inputs[0], self.outputs[0]
-        frame = memory(inp.elem.bits, inp.words * inp.channels, part) * max(1, pe // 2)   # dual-port copies
+        frame = memory(inp.elem.bits, self.depth * inp.channels, part) * max(1, pe // 2)   # dual-port copies
         table = memory(self.index_type.bits * pe, out.words * out.channels // pe, part)
-        return frame + table + chain_resources(self.epilogue, part) * pe + Resources(lut=50) + self.stream_resources(part)
+        need = memory(self.need_type.bits, out.words, part)
+        return (frame + table + need + chain_resources(self.epilogue, part) * pe + Resources(lut=50)
+                + self.stream_resources(part))
 
     def lead(self) -> float:
-        return 1.0
+        return int(self.need[0]) / self.inputs[0].words
 
     def describe(self) -> str:
         return " + ".join(n.op for n in self.nodes)
 
     def typedefs(self) -> list[str]:
-        return [f"typedef {self.index_type.cpp} {self.name}_index_t;"]
+        return [f"typedef {self.index_type.cpp} {self.name}_index_t;", f"typedef {self.need_type.cpp} {self.name}_need_t;"]
 
     def data_unit(self) -> tuple[list[str], str]:
-        n = self.gather.numel()
-        decls = [f"extern const {self.name}_index_t {self.name}_gather[{n}];"]
-        body = [f"// {self.name}: for each output element (stream order), the input element it copies.",
+        n, words = self.gather.numel(), self.outputs[0].words
+        decls = [f"extern const {self.name}_index_t {self.name}_gather[{n}];",
+                 f"extern const {self.name}_need_t {self.name}_need[{words}];"]
+        body = [f"// {self.name}: for each output element (stream order), the buffer position of the input element it",
+                f"// copies (input word i is kept in row i % {self.depth}); for each output word, the input words read before it.",
                 '#include "design.h"', "", f"const {self.name}_index_t {self.name}_gather[{n}] = {{",
-                "    " + _wrap(self.gather.tolist(), 4), "};"]
+                "    " + _wrap(self.slots.tolist(), 4), "};", "",
+                f"const {self.name}_need_t {self.name}_need[{words}] = {{", "    " + _wrap(self.need.tolist(), 4), "};"]
         return decls, "\n".join(body) + "\n"
 
     def emit(self) -> str:
@@ -63,21 +97,23 @@ class Reorder(Stage):
         value = chain_expr(self.epilogue, f"frame[{self.name}_gather[q * OUT_C + c]]", "c", self.name)
         extra = chain_declarations([(self.epilogue, self.name)], self.pe)
         return f"""\
-// {self.name}: {self.describe()} as a frame buffer: the {inp.words * inp.channels} input elements are stored, then read
-// out in the new order through a table of source indices, PE={self.pe} elements per cycle.
+// {self.name}: {self.describe()} through a reorder buffer of {self.depth} of the {inp.words} input words (a circular
+// buffer: a word stays until its last use). Before output word q, input words are read up to
+// {self.name}_need[q]; the word's elements come out through a table of buffer positions, PE={self.pe} per cycle.
 {self.signature()} {{
     constexpr int IN_WORDS = {inp.words}, IN_C = {inp.channels}, OUT_WORDS = {out.words}, OUT_C = {out.channels};
-    constexpr int PE = {self.pe}, FOLDS = OUT_C / PE;
-{extra}    static {inp.elem_type} frame[IN_WORDS * IN_C];
+    constexpr int DEPTH = {self.depth}, PE = {self.pe}, FOLDS = OUT_C / PE;
+{extra}    static {inp.elem_type} frame[DEPTH * IN_C];
 #pragma HLS ARRAY_PARTITION variable={self.name}_gather cyclic factor={self.pe}
-    for (int p = 0; p < IN_WORDS; p++) {{
-#pragma HLS PIPELINE II=1
-        NNF_CYCLE({self.index});
-        const {inp.word_type} word = in.read();
-        for (int c = 0; c < IN_C; c++) frame[p * IN_C + c] = word.v[c];
-    }}
+    int read = 0;
     {out.word_type} y;
     for (int q = 0; q < OUT_WORDS; q++) {{
+        for (; read < {self.name}_need[q]; read++) {{
+#pragma HLS PIPELINE II=1
+            NNF_CYCLE({self.index});
+            const {inp.word_type} word = in.read();
+            for (int c = 0; c < IN_C; c++) frame[read % DEPTH * IN_C + c] = word.v[c];
+        }}
         for (int f = 0; f < FOLDS; f++) {{
 #pragma HLS PIPELINE II=1
             NNF_CYCLE({self.index});
@@ -88,6 +124,11 @@ class Reorder(Stage):
             }}
             if (f == FOLDS - 1) out.write(y);
         }}
+    }}
+    for (; read < IN_WORDS; read++) {{   // words no output uses (a slice)
+#pragma HLS PIPELINE II=1
+        NNF_CYCLE({self.index});
+        in.read();
     }}
 }}
 """

@@ -5,6 +5,7 @@ fits a part, and a folding sweep (target fps -> resources and what binds).
     python docs/hls_tables.py mobilenetv2 --part zu7ev --sweep 100,1000,5000
     python docs/hls_tables.py unet --part zu7ev
     python docs/hls_tables.py digits --part z7020 --clock 100 --sweep 1000,10000,100000
+    python docs/hls_tables.py resnet18 --part u250 --pipeline "block-conv{block=16}"
 
 Models: the zoo's resnet18 / mobilenetv2 at their test size (64x64 / 32x32 inputs), the zoo UNet
 with transposed-conv upsampling at every level (64x64), and the digits CNN of
@@ -45,14 +46,16 @@ def main() -> None:
     parser.add_argument("--part", default="zu7ev")
     parser.add_argument("--clock", type=float, default=200.0)
     parser.add_argument("--sweep", default="", help="comma-separated target fps")
+    parser.add_argument("--pipeline", default="", help="passes before the backend (block-conv, simd-sparsify, ...)")
     args = parser.parse_args()
     module, x, calib = model(args.model)
     start = time.perf_counter()
-    result = compile(module, (x,), target=target(args.part, args.clock), calibration_data=calib)
+    result = compile(module, (x,), args.pipeline, target=target(args.part, args.clock), calibration_data=calib)
     seconds = time.perf_counter() - start
     info = result.artifact.info
     fold = info["folding"]
-    print(f"{args.model} on {info['part']} ({info['device']}) at {args.clock:g} MHz: {len(info['stages'])} stages, "
+    passes = f" after {args.pipeline}" if args.pipeline else ""
+    print(f"{args.model}{passes} on {info['part']} ({info['device']}) at {args.clock:g} MHz: {len(info['stages'])} stages, "
           f"estimated in {info['estimate_seconds']:.3f} s (lowering included: {seconds:.1f} s)\n")
     print(markdown_table(info))
     print(f"\nfastest design that fits: {fold['cycles']:,} cycles per frame, {fold['fps']:,.1f} fps, latency "
@@ -62,7 +65,7 @@ def main() -> None:
     print("\n| target fps | cycles/frame | achieved fps | DSP | LUT | BRAM18 | URAM |\n|---|---|---|---|---|---|---|")
     for fps in (float(f) for f in args.sweep.split(",")):
         try:
-            info = compile(module, (x,), target=target(args.part, args.clock, fps),
+            info = compile(module, (x,), args.pipeline, target=target(args.part, args.clock, fps),
                            calibration_data=calib).artifact.info
         except NNForgeError as exc:
             why = str(exc).splitlines()[0].split("is not reachable on ", 1)[-1].split(": ", 1)[-1]

@@ -91,6 +91,7 @@ def lower_layer(node: Node, reps: dict[Value, Rep], em: Emitter) -> Rep | None:
     while inputs[-1] is None:
         inputs.pop()
     acc = em.node(INT_LAYERS[node.op], inputs, dict(node.attrs), f"{node.name}.int")
+    acc.producer.annotations.update(node.annotations)   # what the layer is (block-conv's tiling) stays true
     return _acc(em, node, acc, acc_scale, out_axis)
 
 

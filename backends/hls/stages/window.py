@@ -114,7 +114,8 @@ class Geometry:
         return not self.in_stream_order or self.channels % simd == 0
 
     def describe_blocks(self) -> str:
-        return f" in {self.blocks} blocks ({self.edge} padding)" if self.blocks > 1 else ""
+        edge = f" ({self.edge} padding)" if self.edge in EDGE_PADDING and any(self.padding) else ""
+        return f" in {self.blocks} blocks{edge}" if self.blocks > 1 else ""
 
 
 def _edge_map(size: int, pad: int, edge: str) -> list[int]:
@@ -187,36 +188,53 @@ def sweep_loops(g: Geometry, index: int, elem_type: str, read: str, steps_per_wi
     each block, one pixel read per pixel, then the windows it completes (`Schedule`),
     `steps_per_window` cycles each, or one idle cycle when it completes none. `body` runs per
     cycle (`w`: the cycle of the window) and reads window elements as ELEMENT (kernel row ky,
-    kernel column kx, channel c) through `slot[ky]` / `col[kx]`: line-buffer row and input column."""
+    kernel column kx, channel c) through `slot[ky]` / `col[kx]`: line-buffer row and input column,
+    set at each window's first cycle. Zero padding reads an extra row and column of the line
+    buffer that hold `pad_value`, so no element needs a test."""
     (_, ow), schedule = g.out_hw, Schedule.of(g)
     x_last = max(x for x, c in enumerate(schedule.col_count) if c)
-    check = "slot[ky] < 0 || col[kx] < 0" if schedule.can_pad() else ""
-    element = f"({check} ? {pad_value} : lines[slot[ky]][col[kx]][c])" if check else "lines[slot[ky]][col[kx]][c]"
+    pads = schedule.can_pad()
+    extra = " + 1" if pads else ""
+    padding = f"""\
+    static bool padded = false;     // once: the extra row and column that padding positions read
+    if (!padded) {{
+        for (int c = 0; c < C; c++) {{
+            for (int x = 0; x <= W; x++) lines[ROWS][x][c] = {pad_value};
+            for (int r = 0; r < ROWS; r++) lines[r][W][c] = {pad_value};
+        }}
+        padded = true;
+    }}
+""" if pads else ""
     return f"""\
     constexpr int H = {g.height}, W = {g.width}, C = {g.channels}, KH = {g.kernel[0]}, KW = {g.kernel[1]};
     constexpr int SH = {g.stride[0]}, SW = {g.stride[1]}, DH = {g.dilation[0]}, DW = {g.dilation[1]};
     constexpr int ROWS = {g.rows}, OW = {ow}, X_LAST = {x_last}, BLOCKS = {g.blocks};
-{schedule.tables()}    static {elem_type} lines[ROWS][W][C];
+{schedule.tables()}    static {elem_type} lines[ROWS{extra}][W{extra}][C];
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=1
 #pragma HLS ARRAY_PARTITION variable=lines complete dim=3
-    for (int block = 0; block < BLOCKS; block++) {{
+{padding}    for (int block = 0; block < BLOCKS; block++) {{
         int oy = 0, ox = 0;     // the next window of this block
         for (int y = 0; y < H; y++) {{
             for (int x = 0; x < W; x++) {{
 {read}                // the windows this pixel completes, in output order
                 const int windows = ROW_COUNT[y] == 0 ? 0 : COL_COUNT[x] + (x == X_LAST ? (ROW_COUNT[y] - 1) * OW : 0);
                 const int steps = windows == 0 ? 1 : windows * {steps_per_window};
+                int slot[KH] = {{}}, col[KW] = {{}};   // the window's line-buffer rows and input columns
                 for (int w = 0; w < steps; w++) {{
 #pragma HLS PIPELINE II=1
                     NNF_CYCLE({index});
                     if (windows == 0) continue;
-                    int slot[KH], col[KW];
-                    for (int ky = 0; ky < KH; ky++) {{
-                        const int r = ROW_MAP[oy * SH + ky * DH];
-                        slot[ky] = r < 0 ? -1 : r % ROWS;
+                    if (w % {steps_per_window} == 0) {{
+                        for (int ky = 0; ky < KH; ky++) {{
+                            const int r = ROW_MAP[oy * SH + ky * DH];
+                            slot[ky] = r < 0 ? ROWS : r % ROWS;
+                        }}
+                        for (int kx = 0; kx < KW; kx++) {{
+                            const int x_in = COL_MAP[ox * SW + kx * DW];
+                            col[kx] = x_in < 0 ? W : x_in;
+                        }}
                     }}
-                    for (int kx = 0; kx < KW; kx++) col[kx] = COL_MAP[ox * SW + kx * DW];
-{body.replace("ELEMENT", element)}                    if (w % {steps_per_window} == {steps_per_window} - 1 && ++ox == OW) {{
+{body.replace("ELEMENT", "lines[slot[ky]][col[kx]][c]")}                    if (w % {steps_per_window} == {steps_per_window} - 1 && ++ox == OW) {{
                         ox = 0;
                         oy++;
                     }}
@@ -296,7 +314,9 @@ class LineBufferWindow(Stage):
         elif simd % c == 0:
             body = ["for (int j = 0; j < SIMD / C; j++) {         // whole pixels: C channels each",
                     "    const int k = wd * (SIMD / C) + j, ky = k / KW, kx = k % KW;",
-                    "    for (int c = 0; c < C; c++) word.v[j * C + c] = ELEMENT;",
+                    "    for (int c = 0; c < C; c++) {",
+                    "        word.v[j * C + c] = ELEMENT;",
+                    "    }",
                     "}"]
         elif c % simd == 0:
             body = ["const int k = wd * SIMD / C, ky = k / KW, kx = k % KW, c0 = wd * SIMD % C;",

@@ -8,7 +8,8 @@ part, and the table sums, over its stages, the memory that holds activations: li
 (window generators and max pools), reorder buffers (the cut into blocks, the stitch back, other
 shape changes) and the FIFOs of skip connections, in kilobits of storage and in the BRAM18 / LUT
 the estimate gives them, with the throughput and latency of the design. Weights are the same with
-and without blocks and are left out.
+and without blocks and are left out. Each blocked pipeline runs twice: with the cut into blocks
+and the stitch back as stages, and with `host-reorder=true` (the host sends and takes blocks).
 """
 from __future__ import annotations
 
@@ -52,19 +53,21 @@ def main() -> None:
     args = parser.parse_args()
     part = get_part(args.part)
     from tests.zoo import build
-    print(f"{'model':12} {'pipeline':42} {'line buf Kb':>11} {'reorder Kb':>10} {'FIFO Kb':>8} "
+    print(f"{'model':12} {'pipeline':55} {'line buf Kb':>11} {'reorder Kb':>10} {'FIFO Kb':>8} "
           f"{'BRAM18':>7} {'LUT':>8} {'fps':>9} {'latency':>9}")
     for name in args.models.split(","):
         zoo = build(name, batch=1, **MODELS[name])
         x = zoo.example_inputs[0]
-        for pipeline in args.pipelines.split(";"):
-            artifact = compile(zoo.module, (x,), pipeline, target=f"hls{{part={part.name},simulate=false}}",
-                               calibration_data=x).artifact
+        runs = [(p, host) for p in args.pipelines.split(";") for host in ((False, True) if p else (False,))]
+        for pipeline, host in runs:
+            options = f"part={part.name},simulate=false,host-reorder={str(host).lower()}"
+            artifact = compile(zoo.module, (x,), pipeline, target=f"hls{{{options}}}", calibration_data=x).artifact
             memory = activation_memory(artifact.obj.design, part)
             used = total(r for _, r in memory.values())
             kb = [memory[k][0] for k in ("line buffers", "reorder buffers", "skip FIFOs")]
             info = artifact.info
-            print(f"{name:12} {pipeline or '(plain)':42} {kb[0]:11.1f} {kb[1]:10.1f} {kb[2]:8.1f} {used.bram18:7,} "
+            label = (pipeline or "(plain)") + (" host-reorder" if host else "")
+            print(f"{name:12} {label:55} {kb[0]:11.1f} {kb[1]:10.1f} {kb[2]:8.1f} {used.bram18:7,} "
                   f"{used.lut:8,} {info['folding']['fps']:9,.0f} {info['latency_cycles']:9,}")
 
 

@@ -84,3 +84,23 @@ def test_an_annotation_that_does_not_match_the_blocks_is_refused():
     with pytest.raises(NNForgeError, match=rf"layer '{conv.name}' is annotated with 4x4 blocks of 4x4, but its "
                                            r"input holds 4 block\(s\) of 8x8"):
         compile(graph, (x[:1],), target="hls{simulate=false}")
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "unet"])
+def test_host_reorder_moves_the_cut_and_the_stitch_into_the_ports(name):
+    """hls{host-reorder=true}: the host sends blocks and takes blocks back (the testbench
+    reorders), so no reorder stage sits at the ports and the design is no slower for them."""
+    zoo = small_zoo(name)
+    x = torch.rand(3, *zoo.example_inputs[0].shape[1:])
+    pipeline = "block-conv{pattern=hierarchical,grid=2}"
+    plain = compile(zoo.module, (x[:1],), pipeline, target="hls{simulate=false}", calibration_data=x).artifact
+    artifact, got, ref = simulate(zoo.module, x, x, pipeline=pipeline, target="hls{host-reorder=true}")
+    assert_bit_exact(got, ref)
+    assert_cycles_counted(artifact)
+    design = artifact.obj.design
+    assert design.inputs[0].port.blocks == 4 and design.inputs[0].order is not None
+    assert isinstance(plain.obj.design.stages[0], Reorder) and not isinstance(design.stages[0], Reorder)
+    if name == "unet":      # its last convolution is blocked too: the output port carries blocks
+        assert design.outputs[0].port.blocks == 4 and design.outputs[0].order is not None
+        assert len(stages_of(artifact, Reorder)) == len(stages_of(plain, Reorder)) - 2
+    assert artifact.info["folding"]["fps"] >= plain.info["folding"]["fps"]

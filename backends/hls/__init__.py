@@ -41,6 +41,7 @@ class HLSBackend(Backend):
     io: Literal["stream", "parallel"] = "stream"
     precision: str = "w8a8"
     simulate: bool = True
+    host_reorder: bool = False   # ports in the order the design reads / writes (block-conv's blocks)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the declared ranges
@@ -73,7 +74,8 @@ class HLSBackend(Backend):
     def lower_in(self, graph: Graph, output: Path | None, ctx: PassContext) -> Artifact:
         from backends.hls.lower import lower_design
         return lower_design(graph, output, ctx, part=self.fpga, clock_mhz=self.clock_mhz, fps=self.fps or None,
-                            io=self.io, precision=self.precision, simulate=self.simulate)
+                            io=self.io, precision=self.precision, simulate=self.simulate,
+                            host_reorder=self.host_reorder)
 
 
 __all__ = ["HLSBackend"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from backends.hls.plan import Group, plan_groups
+from backends.hls.plan import Group, Plan, plan_groups
 from backends.hls.ranges import CONTAINER, Interval, centred_weight_matrix
 from backends.hls.stages import (MVU, Add, Concat, Dup, Elementwise, Geometry, GlobalSum, LineBufferWindow,
                                  MaxPool, Pointwise, Port, Reorder, Splitter, Stage)
@@ -36,6 +36,7 @@ class Boundary:
     zero_point: list[int] = field(default_factory=lambda: [0])
     qmin: int = 0
     qmax: int = 0
+    order: list[int] | None = None   # per port stream element, its flat [C, H, W] index (None: raster order)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -246,30 +247,59 @@ def to_stream_order(v: Value, batch: int) -> torch.Tensor:
     return inverse
 
 
-def build_design(graph: Graph, ranges: dict[Value, Interval]) -> Design:
+def build_design(graph: Graph, ranges: dict[Value, Interval], host_reorder: bool = False) -> Design:
+    """The design of an integer graph. `host_reorder`: a reorder right behind a design input or in
+    front of an output (block-conv's cut and stitch, a transpose) becomes the port's element order,
+    which the host (and the testbench) applies, instead of a stage."""
     plan = plan_groups(graph)
     b = _Builder(graph, ranges)
+    to_host = _host_reorders(plan, b.batch) if host_reorder else {}
     inputs = []
     for q in plan.design_inputs:
-        port = b.new_port(q.output, f"{q.inputs[0].name}_codes")
         zp = q.inputs[2].data if len(q.inputs) > 2 and q.inputs[2] is not None else None
+        moved = to_host.get(q.output)
+        value, order = (moved[0].output, moved[1]) if moved else (q.output, None)
+        port = b.new_port(value, f"{q.inputs[0].name}_codes")
         inputs.append(Boundary(port, q.inputs[0], q, [float(s) for s in _channels(q.inputs[1].data)],
-                               [int(z) for z in _channels(zp)], q.attrs["qmin"], q.attrs["qmax"]))
-        b.publish(q.output, port, plan.readers.get(q.output, 0))
+                               [int(z) for z in _channels(zp)], q.attrs["qmin"], q.attrs["qmax"], order))
+        b.publish(value, port, plan.readers.get(value, 0))
+    moved_groups = {id(g) for g, _ in to_host.values()}
     for g in plan.groups:
-        b.group(g, plan.readers.get(g.output, 0))
+        if id(g) not in moved_groups:
+            b.group(g, plan.readers.get(g.output, 0))
     outputs = []
     for (v, deq), graph_out in zip(plan.design_outputs, graph.outputs):
-        port = b.take(v)
+        moved = to_host.get(v)
+        port, order = (b.take(moved[0].inputs[0]), moved[1]) if moved else (b.take(v), None)
         if deq is None:
-            outputs.append(Boundary(port, graph_out, None))
+            outputs.append(Boundary(port, graph_out, None, order=order))
             continue
         zp = deq.inputs[2].data if len(deq.inputs) > 2 and deq.inputs[2] is not None else None
         outputs.append(Boundary(port, graph_out, deq, [float(s) for s in _channels(deq.inputs[1].data)],
-                                [int(z) for z in _channels(zp)]))
+                                [int(z) for z in _channels(zp)], order=order))
     for i, stage in enumerate(b.stages):
         stage.index = i
     return Design(graph.name, graph, b.stages, inputs, outputs, ranges)
+
+
+def _host_reorders(plan: Plan, batch: int) -> dict[Value, tuple[Group, list[int]]]:
+    """The reorders next to the design's ports, keyed by the port's IR value: (group, for each
+    element of the port's stream, its flat [C, H, W] index in the graph's input / output sample)."""
+    found: dict[Value, tuple[Group, list[int]]] = {}
+    starts = {q.output for q in plan.design_inputs}
+    ends = {v for v, _ in plan.design_outputs}
+    for g in plan.groups:
+        if g.kind != "reorder" or g.epilogue:
+            continue
+        src, dst = g.inputs[0], g.output
+        if src in starts and plan.readers.get(src) == 1:
+            gather = stream_order_map(g.shape_nodes, src, dst, batch)
+            found[src] = g, from_stream_order(src, batch)[gather].tolist()
+        elif dst in ends and plan.readers.get(dst) == 1 and plan.readers.get(src) == 1 and src not in starts:
+            gather = stream_order_map(g.shape_nodes, src, dst, batch)
+            if gather.numel() == src.type.numel // batch and torch.equal(gather.sort().values, torch.arange(gather.numel())):
+                found[dst] = g, from_stream_order(dst, batch)[torch.argsort(gather)].tolist()
+    return found
 
 
 def size_fifos(design: Design) -> None:

@@ -69,7 +69,7 @@ def _calibration_batches(graph: Graph, ctx: PassContext) -> list:
 
 
 def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: Part, clock_mhz: float,
-                 fps: float | None, io: str, precision: str, simulate: bool):
+                 fps: float | None, io: str, precision: str, simulate: bool, host_reorder: bool = False):
     from compiler.backend import Artifact
 
     integer_graph, pipeline, source = integer_form(graph, precision, ctx)
@@ -77,7 +77,7 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
     ranges = static_ranges(integer_graph)
     reached = check_calibration(integer_graph, ranges, _calibration_batches(integer_graph, ctx))
     try:
-        design = build_design(integer_graph, ranges)
+        design = build_design(integer_graph, ranges, host_reorder)
     except BackendError as exc:
         if not pipeline or "have no HLS stage" not in exc.what:
             raise

@@ -41,6 +41,24 @@ def testbench(design: Design, io: str) -> str:
                    _array(f"in{i}_zero_point", "int32_t", [str(z) for z in b.zero_point])]
         scale = "in{i}_scale[c]" if len(b.scale) > 1 else "in{i}_scale[0]"
         zp = "in{i}_zero_point[c]" if len(b.zero_point) > 1 else "in{i}_zero_point[0]"
+        store = "in" + str(i) + ".write(word)" if io == "stream" else f"in{i}[q] = word"
+        if b.order is not None:      # the port's own order (host_reorder): a table of source elements
+            consts.append(_array(f"in{i}_order", "int32_t", [str(e) for e in b.order]))
+            channel = f"[e / {h * w}]"          # a per-channel parameter's index for element e
+            frame_io.append(f"""\
+        {{   // input {i}: %{b.value.name}, {c}x{h}x{w} floats -> {p.words} words of {p.channels} {p.elem} codes, in the port's order
+            const float* x = inputs + in_offset[{i}] + f * {c * h * w}L;
+            for (int q = 0; q < {p.words}; q++) {{
+                {p.word_type} word;
+                for (int k = 0; k < {p.channels}; k++) {{
+                    const int e = in{i}_order[q * {p.channels} + k];   // the element's [C, H, W] index
+                    word.v[k] = {p.elem_type}(quantize(x[e], {scale.replace("[c]", channel).format(i=i)}, {zp.replace("[c]", channel).format(i=i)}, {b.qmin}, {b.qmax}));
+                }}
+                {store};
+            }}
+        }}""")
+            args.append(f"in{i}")
+            continue
         frame_io.append(f"""\
         {{   // input {i}: %{b.value.name}, {c}x{h}x{w} floats -> {p.words} words of {p.channels} {p.elem} codes
             const float* x = inputs + in_offset[{i}] + f * {c * h * w}L;
@@ -67,6 +85,22 @@ def testbench(design: Design, io: str) -> str:
             value = f"double(float(int64_t(word.v[c]) - {zp}) * {scale})"
         else:
             value = "double(int64_t(word.v[c]))"
+        if b.order is not None:      # the port's own order (host_reorder): a table of destinations
+            consts.append(_array(f"out{i}_order", "int32_t", [str(e) for e in b.order]))
+            read = f"const {p.word_type} word = out{i}.read();" if io == "stream" else f"const {p.word_type}& word = out{i}[q];"
+            collect.append(f"""\
+        {{   // output {i}: %{b.value.name}, {p.words} words of {p.channels} {p.elem} in the port's order -> {c}x{h}x{w} values
+            double* y_out = outputs + out_offset[{i}] + f * {c * h * w}L;
+            for (int q = 0; q < {p.words}; q++) {{
+                {read}
+                for (int k = 0; k < {p.channels}; k++) {{
+                    const int e = out{i}_order[q * {p.channels} + k];   // the element's [C, H, W] index
+                    y_out[e] = {value.replace("word.v[c]", "word.v[k]").replace("[c]", f"[e / {h * w}]")};
+                }}
+            }}
+        }}""")
+            args.append(f"out{i}")
+            continue
         read = f"const {p.word_type} word = out{i}.read();" if io == "stream" else f"const {p.word_type}& word = out{i}[y * {w} + xx];"
         collect.append(f"""\
         {{   // output {i}: %{b.value.name}, {p.words} words of {p.channels} {p.elem} -> {c}x{h}x{w} values

@@ -7,3 +7,4 @@ from passes import block_conv  # noqa: F401
 from passes import simd_sparsity  # noqa: F401  (simd-sparsify)
 from passes import integerize  # noqa: F401
 from passes import conv_transpose_as_conv  # noqa: F401
+from passes import resize_as_conv  # noqa: F401

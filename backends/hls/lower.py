@@ -83,7 +83,7 @@ def lower_design(graph: Graph, output: Path | None, ctx: PassContext, *, part: P
             raise
         raise BackendError(exc.what, where=exc.where, hint=f"the backend lowered the float graph with {pipeline}; "
                            "integerize has no integer rule for these ops, so they stayed float: replace them in the "
-                           "model (bilinear upsampling by a stride-2 transposed convolution, for one)") from None
+                           "model by ops that have one (docs/integer-form.md lists them)") from None
     folding = solve(design, part, clock_mhz, fps or None)
     summary = summarize(design, folding, part, clock_mhz, io)
     summary["estimate_seconds"] = round(time.perf_counter() - start, 4)

@@ -2,7 +2,7 @@
 
 * an integer graph (after `integerize`): as it is;
 * a quantized graph (fake_quant nodes): `integerize`;
-* a float graph: `fold-bn, conv-transpose-as-conv, quantize{...}, integerize` at the backend's
+* a float graph: `fold-bn, conv-transpose-as-conv, resize-as-conv, quantize{...}, integerize` at the backend's
   `precision` (`w8a8`: int8 weights per channel, uint8 activations per tensor with a zero point,
   residual adds and concats quantized too, so every accumulator is requantized to 8 bits), with
   calibration ranges from the compile's calibration data or example inputs. The activation
@@ -45,8 +45,8 @@ def lowering_pipeline(graph: Graph, precision: str) -> str:
     if "fake_quant" in ops:
         return "integerize"
     w, a = parse_precision(precision)
-    return (f"fold-bn,conv-transpose-as-conv,quantize{{weights=int{w},activations=uint{a},residuals=true}},"
-            "integerize")
+    return (f"fold-bn,conv-transpose-as-conv,resize-as-conv,quantize{{weights=int{w},activations=uint{a},"
+            "residuals=true},integerize")
 
 
 def integer_form(graph: Graph, precision: str, ctx: PassContext) -> tuple[Graph, str, str]:

@@ -24,7 +24,7 @@ from backends.hls.resources import Resources, memory, total  # noqa: E402
 from backends.hls.stages import Add, Concat, LineBufferWindow, MaxPool, Reorder  # noqa: E402
 from compiler import compile  # noqa: E402
 
-MODELS = {"resnet18": {}, "unet": {"bilinear_levels": ()}, "mobilenetv2": {}}
+MODELS = ("resnet18", "unet", "mobilenetv2")
 PIPELINES = ("", "block-conv{block=16}", "block-conv{pattern=hierarchical,grid=2}")
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     print(f"{'model':12} {'pipeline':55} {'line buf Kb':>11} {'reorder Kb':>10} {'FIFO Kb':>8} "
           f"{'BRAM18':>7} {'LUT':>8} {'fps':>9} {'latency':>9}")
     for name in args.models.split(","):
-        zoo = build(name, batch=1, **MODELS[name])
+        zoo = build(name, batch=1)
         x = zoo.example_inputs[0]
         runs = [(p, host) for p in args.pipelines.split(";") for host in ((False, True) if p else (False,))]
         for pipeline, host in runs:

@@ -8,7 +8,7 @@ fits a part, and a folding sweep (target fps -> resources and what binds).
     python docs/hls_tables.py resnet18 --part u250 --pipeline "block-conv{block=16}"
 
 Models: the zoo's resnet18 / mobilenetv2 at their test size (64x64 / 32x32 inputs), the zoo UNet
-with transposed-conv upsampling at every level (64x64), and the digits CNN of
+(64x64; bilinear upsampling on odd levels, transposed convolutions on the others), and the digits CNN of
 tests/test_quant_accuracy.py (trained, calibrated on training images). No C++ is compiled.
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ def model(name: str):
         xtr, _, xte, _ = digits_data()
         return train_digits_cnn(), xte[:1], xtr[:256]
     from tests.zoo import build
-    zoo = build(name, batch=1, **({"bilinear_levels": ()} if name == "unet" else {}))
+    zoo = build(name, batch=1)
     return zoo.module, zoo.example_inputs[0], zoo.example_inputs[0]
 
 

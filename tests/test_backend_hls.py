@@ -87,7 +87,8 @@ def test_small_zoo_cnns_are_bit_exact(name, single_thread):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,kwargs", [("resnet18", {}), ("mobilenetv2", {}), ("unet", {"bilinear_levels": ()})])
+@pytest.mark.parametrize("name,kwargs", [("resnet18", {}), ("mobilenetv2", {}), ("unet", {"bilinear_levels": ()}),
+                                         ("unet", {})])     # the default UNet: bilinear upsampling on odd levels
 def test_zoo_cnns_at_their_test_size_are_bit_exact(name, kwargs):
     from tests.zoo import build
     zoo = build(name, batch=1, **kwargs)

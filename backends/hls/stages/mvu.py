@@ -18,9 +18,10 @@ subtractor per multiplier, and the form g++ vectorizes correctly (GCC 12 turns s
 every partial sum for any input (build.py), never the reference's int32 unless it must.
 
 Weights sit in a ROM [rows][window] in their own translation unit, partitioned cyclically by PE
-(rows) and reshaped by SIMD (columns), so the folding never changes the weight file. Structured
-sparsity would skip all-zero PE x SIMD tiles: `cycles` counts the kept tiles instead of NF x SF and
-the ROM keeps only those tiles (with their column index); nothing else changes.
+(rows) and reshaped by SIMD (columns), so the folding never changes the weight file. A layer whose
+weight carries a SparsityAnnotation gets the sparse unit (stages/sparse_mvu.py), a subclass that
+reads only each row fold's kept window positions and shares the lanes, the epilogue, the bias and
+the ROM writer below.
 """
 from __future__ import annotations
 
@@ -219,12 +220,13 @@ class MVU(Stage):
         epi = "; ".join(e.comment() for e in self.epilogue) or "none (the accumulator is the output)"
         tables = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))   # declared before the pragmas
         order = "rows innermost" if self.rows_inner else "window elements innermost"
+        notes = "".join(f"// Note: {n}\n" for n in self.notes)     # e.g. why an annotated layer stays dense
         return f"""\
 // {self.name}: {self.describe()} over {g.out_pixels} output pixel(s) as a matrix-vector unit of {self.rows} rows x
 // {g.window} window elements{" (each row reads its own group's window)" if lanes else ""}. PE={self.pe} rows x SIMD={self.simd} elements per cycle
 // ({order}): NF={nf} x SF={sf} cycles per pixel. Accumulator {self.acc_type}: the proven range
 // [{self.acc_range[0]}, {self.acc_range[1]}]. Epilogue of each finished row: {epi}.
-{self.signature()} {{
+{notes}{self.signature()} {{
     constexpr int PIXELS = {g.out_pixels}, PE = {self.pe}, SIMD = {self.simd}, NF = {nf}, SF = {sf};
 {tables}{chr(10).join(self._pragmas())}
 {cache}    {self.name}_acc_t acc[PE] = {{}};   // set from the bias at each row fold's first cycle

@@ -39,6 +39,7 @@ bench: install
 	$(PYTHON) bench/quant_deploy.py
 	$(PYTHON) bench/sweep.py
 	$(PYTHON) bench/hls.py --quick
+	$(PYTHON) bench/hls_sparsity.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -107,6 +107,23 @@ def test_integer_graph_is_integer_between_quantize_and_dequantize():
         assert torch.equal(a, b)
 
 
+def test_sparsity_annotation_moves_to_the_weight_codes():
+    """simd-sparsify's annotation survives integerize on the codes, whose zero groups are its mask."""
+    from compiler.sparse.annotation import SparsityAnnotation
+    x = torch.randn(8, 3, 8, 8)
+    g = integerized(quantized(Chain().eval(), x, "simd-sparsify{simd=4,sparsity=0.5},fold-bn,quantize"))
+    layers = [n for n in g.nodes if n.op in ("int_conv", "int_linear")]
+    assert len(layers) == 3
+    for n in layers:
+        codes = n.inputs[1]
+        note = codes.annotation(SparsityAnnotation)
+        assert note is not None and note.pattern == "simd" and note.density == 0.5, codes.name
+        nonzero = codes.data.reshape(codes.shape[0], -1).ne(0)
+        groups = sum(int(nonzero[i:i + 4].any(0).sum()) for i in range(0, len(nonzero), 4))
+        assert groups <= note.kept
+    assert "@sparsity<pattern='simd'" in print_graph(g)
+
+
 @pytest.mark.parametrize("formats", ["weights=int8,activations=int8", "weights=int4,activations=uint8"])
 def test_digits_cnn_accuracy_is_unchanged(formats, single_thread):
     model = train_digits_cnn()

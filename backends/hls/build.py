@@ -16,8 +16,8 @@ import torch
 
 from backends.hls.plan import Group, Plan, plan_groups
 from backends.hls.ranges import CONTAINER, Interval, centred_weight_matrix
-from backends.hls.stages import (MVU, Add, Concat, Dup, Elementwise, Geometry, GlobalSum, LineBufferWindow,
-                                 MaxPool, Pointwise, Port, Reorder, Splitter, Stage)
+from backends.hls.stages import (Add, Concat, Dup, Elementwise, Geometry, GlobalSum, LineBufferWindow,
+                                 MaxPool, Pointwise, Port, Reorder, Splitter, Stage, matrix_unit)
 from backends.hls.types import IntType
 from compiler.errors import BackendError
 from compiler.ir import Graph, Node, Value
@@ -191,11 +191,12 @@ class _Builder:
         box = CONTAINER[node.output.dtype]
         wname = self.names(f"{name}_{'split' if geo.in_stream_order else 'window'}")
         link = Port(self.names(f"{name}_windows"), 1, 1, 1, inp.elem)
-        mvu = MVU(name, tuple(g.nodes), [link], [out], geometry=geo, weights=w.contiguous(), bias=bias,
+        cls, sparse = matrix_unit(layout.weight_value(node), geo)   # SparseMVU where the weight is annotated
+        mvu = cls(name, tuple(g.nodes), [link], [out], geometry=geo, weights=w.contiguous(), bias=bias,
                   x_offset=offset, x_type=IntType.covering(0, span),
                   w_type=IntType.covering(int(w.min()), int(w.max())),
                   acc_type=IntType.covering(max(acc_lo, box[0]), min(acc_hi, box[1])), acc_range=(acc_lo, acc_hi),
-                  epilogue=epilogue)
+                  epilogue=epilogue, **sparse)
         window = (Splitter(wname, (node,), [inp], [link], geometry=geo) if geo.in_stream_order else
                   LineBufferWindow(wname, (node,), [inp], [link], geometry=geo, pad_code=xz))
         mvu.window_stage = window

@@ -1,5 +1,8 @@
 """The estimate report: per-stage rows, totals and throughput, as JSON (artifact.info), a rich
-table, a markdown table (README.md, docs) and a PNG bar chart of cycles and resources per stage."""
+table, a markdown table (README.md, docs) and a PNG bar chart of cycles and resources per stage.
+A sparse matrix-vector unit's row adds `sparsity` (its pattern, the weights and columns it keeps,
+the words it reads against the dense unit's); a stage with notes (an annotated layer left dense)
+adds `notes`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +11,7 @@ from backends.hls.build import Design
 from backends.hls.folding import UTILIZATION, Folding
 from backends.hls.parts import Part
 from backends.hls.resources import Resources
+from backends.hls.stages import SparseMVU
 
 COLUMNS = ("stage", "kind", "what", "PE", "SIMD", "cycles", "II", "DSP", "LUT", "BRAM18", "URAM", "bits")
 
@@ -32,6 +36,10 @@ def stage_rows(design: Design, part: Part) -> list[dict]:
                      "PE": s.pe, "SIMD": s.simd, "cycles": s.cycles(), "II": 1, **r.as_dict(),
                      "bits": " ".join(f"{k}={v}" for k, v in bits.items()),
                      "fifo_depths": [p.depth for p in s.inputs]})
+        if isinstance(s, SparseMVU):
+            rows[-1]["sparsity"] = s.sparsity_info()
+        if s.notes:
+            rows[-1]["notes"] = list(s.notes)
     return rows
 
 

@@ -10,7 +10,8 @@ ops and edge pads that follow them), residual adds and concats in int32 at a com
 (the next quantizer's scale / 2^fraction-bits), global average pools as integer sums. Ops with no
 integer rule (softmax, GELU, normalization, ...) stay float islands between explicit `dequantize`
 and the next `quantize`. Against the fake-quant graph it came from, a quantized value differs by
-at most one code (tests/test_integerize.py); the interpreter runs it exactly.
+at most one code (tests/test_integerize.py); the interpreter runs it exactly. A weight's
+`SparsityAnnotation` (simd-sparsify) moves to its codes.
 """
 from __future__ import annotations
 

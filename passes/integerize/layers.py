@@ -12,6 +12,7 @@ from compiler.ir import Node, Value
 from compiler.names import layer_names
 from compiler.ops import get_op
 from compiler.quant.formats import IntFormat, parse_format
+from compiler.sparse.annotation import SparsityAnnotation
 from passes.integerize.rep import INT32, Emitter, IntegerizeError, Rep
 
 INT_LAYERS = {"conv": "int_conv", "linear": "int_linear", "matmul": "int_matmul"}
@@ -56,6 +57,9 @@ def weight_codes(fq: Node, layer: Node, em: Emitter) -> tuple[Value, torch.Tenso
         zp_v = em.const(f"{stem}.codes.zero_point", zp.round().to(torch.int32).reshape(scale.shape))
     scale_v = em.const(f"{stem}.codes.scale", scale.float())
     em.annotate(codes_v, scale_v, zp_v, axis, fmt.name)
+    sparsity = fq.inputs[0].annotation(SparsityAnnotation)
+    if sparsity is not None:  # a pruned weight encodes to the zero point: the centred codes keep the pattern
+        codes_v.annotate(sparsity)
     return codes_v, scale.double(), zp_v, axis
 
 

@@ -4,8 +4,10 @@ from backends.hls.stages.epilogue import Elementwise
 from backends.hls.stages.mvu import MVU
 from backends.hls.stages.pool import GlobalSum, MaxPool
 from backends.hls.stages.reorder import Reorder
+from backends.hls.stages.sparse_mvu import SparseMVU, matrix_unit
 from backends.hls.stages.streams import Add, Concat, Dup, Pointwise
 from backends.hls.stages.window import Geometry, LineBufferWindow, Splitter
 
 __all__ = ["Add", "Concat", "Dup", "Elementwise", "Geometry", "GlobalSum", "LineBufferWindow", "MVU", "MaxPool",
-           "PARTITION_LIMIT", "Pointwise", "Port", "Reorder", "Splitter", "Stage"]
+           "PARTITION_LIMIT", "Pointwise", "Port", "Reorder", "SparseMVU", "Splitter", "Stage",
+           "matrix_unit"]

@@ -18,9 +18,10 @@ subtractor per multiplier, and the form g++ vectorizes correctly (GCC 12 turns s
 every partial sum for any input (build.py), never the reference's int32 unless it must.
 
 Weights sit in a ROM [rows][window] in their own translation unit, partitioned cyclically by PE
-(rows) and reshaped by SIMD (columns), so the folding never changes the weight file. Structured
-sparsity would skip all-zero PE x SIMD tiles: `cycles` counts the kept tiles instead of NF x SF and
-the ROM keeps only those tiles (with their column index); nothing else changes.
+(rows) and reshaped by SIMD (columns), so the folding never changes the weight file. A layer whose
+weight carries a SparsityAnnotation gets the sparse unit (stages/sparse_mvu.py), a subclass that
+reads only each row fold's kept window positions and shares the lanes, the epilogue, the bias and
+the ROM writer below.
 """
 from __future__ import annotations
 
@@ -82,18 +83,24 @@ class MVU(Stage):
 
     def resources(self, part: Part, pe=None, simd=None) -> Resources:
         pe, simd = self.fold(pe, simd)
-        g, prod = self.geometry, self.product_type
+        g = self.geometry
         nf, sf = self.rows // pe, g.window // simd
+        cache = memory(simd * self.inputs[0].elem.bits, sf, part) if g.groups == 1 and nf > 1 else Resources()
+        return self.datapath(part, pe, simd, nf * sf) + cache + self.stream_resources(part)
+
+    def datapath(self, part: Part, pe: int, simd: int, words: int) -> Resources:
+        """PE lanes (SIMD multipliers, an adder tree, the accumulator, the epilogue), PE weight ROMs
+        of `words` words of SIMD weights, the bias ROM and the control: all but the window's side."""
+        prod = self.product_type
         lane = (multiplier(self.x_type.bits, self.w_type.bits, part) * simd
                 + adder(prod.bits + math.ceil(math.log2(simd)) // 2 + 1) * (simd - 1)
                 + adder(self.acc_type.bits) + chain_resources(self.epilogue, part))
-        rom = memory(simd * self.w_type.bits, nf * sf, part)
+        rom = memory(simd * self.w_type.bits, words, part)
         if rom.bram18 * pe > URAM_FROM_BRAM18 and part.uram:     # a large ROM: the scarcer memory of the two
-            ultra = memory(simd * self.w_type.bits, nf * sf, part, ultra=True)
+            ultra = memory(simd * self.w_type.bits, words, part, ultra=True)
             rom = ultra if ultra.uram / part.uram < rom.bram18 / part.bram18 else rom
-        cache = memory(simd * self.inputs[0].elem.bits, sf, part) if g.groups == 1 and nf > 1 else Resources()
-        bias = memory(self.acc_type.bits, nf, part) * pe if self.bias is not None else Resources()
-        return lane * pe + rom * pe + cache + bias + Resources(lut=80) + self.stream_resources(part)
+        bias = memory(self.acc_type.bits, self.rows // pe, part) * pe if self.bias is not None else Resources()
+        return lane * pe + rom * pe + bias + Resources(lut=80)
 
     def lead(self) -> float:
         return self.geometry.words_per_window(self.pe, self.simd) / max(1, self.inputs[0].words)
@@ -129,12 +136,18 @@ class MVU(Stage):
         return self.pe >= self.simd or (self.pe >= VECTOR_ROWS and self.simd < LONG_DOT)
 
     def data_unit(self) -> tuple[list[str], str]:
-        matrix = self.weights.t() if self.rows_inner else self.weights
-        shape = f"[{matrix.shape[0]}][{matrix.shape[1]}]"
         layout = "window elements x rows (output channels)" if self.rows_inner else \
             "rows (output channels) x window elements"
+        decls, body = self.weight_rom(self.weights, layout + ", the window in the order its generator sends it")
+        return decls, "\n".join(body) + "\n"
+
+    def weight_rom(self, weights: torch.Tensor, layout: str) -> tuple[list[str], list[str]]:
+        """(declarations, lines) of the weight ROM ([rows][elements] `weights`, stored transposed
+        when rows are innermost) and the bias ROM."""
+        matrix = weights.t() if self.rows_inner else weights
+        shape = f"[{matrix.shape[0]}][{matrix.shape[1]}]"
         decls = [f"extern const {self.name}_w_t {self.name}_weights{shape};"]
-        body = [f"// {self.name}: {layout}, the window in the order its generator sends it;",
+        body = [f"// {self.name}: {layout};",
                 f"// {self.w_type} codes with the weight zero point already subtracted.",
                 '#include "design.h"', "",
                 f"const {self.name}_w_t {self.name}_weights{shape} = {{"]
@@ -146,7 +159,7 @@ class MVU(Stage):
             decls.append(f"extern const {self.name}_acc_t {self.name}_bias[{rows}];")
             body += ["", "// the bias at the accumulator's scale (s_x * s_w, the input's zero point folded in): the start",
                      f"const {self.name}_acc_t {self.name}_bias[{rows}] = {{", "    " + _wrap(self.bias.tolist(), 4), "};"]
-        return decls, "\n".join(body) + "\n"
+        return decls, body
 
     def _pragmas(self) -> list[str]:
         wt = f"{self.name}_weights"
@@ -164,27 +177,36 @@ class MVU(Stage):
             element = "x.v[s * PE + pe]" if self.rows_inner else "x.v[pe * SIMD + s]"
         else:
             element = "x.v[s]"
-        operand = f"{self.name}_x_t({element} - ({self.x_offset}))" if self.x_offset else element
         weight = f"{self.name}_weights[sf * SIMD + s][nf * PE + pe]" if self.rows_inner else \
             f"{self.name}_weights[nf * PE + pe][sf * SIMD + s]"
+        i = " " * 16
+        return (f"{i}if (sf == 0) {{\n{self.start_rows(i)}{i}}}\n" + self.products(i, element, weight)
+                + f"{i}if (sf == SF - 1) {{\n{self.finish_rows(i)}{i}}}\n")
+
+    def start_rows(self, indent: str) -> str:
+        """The line that starts row fold nf's PE accumulators at the bias (or 0)."""
         start = f"{self.name}_acc_t({self.name}_bias[nf * PE + pe])" if self.bias is not None else \
             f"{self.name}_acc_t(0)"
+        return f"{indent}    for (int pe = 0; pe < PE; pe++) acc[pe] = {start};\n"
+
+    def finish_rows(self, indent: str) -> str:
+        """The line that puts row fold nf's finished rows, through the epilogue, into the result word."""
         value = chain_expr(self.epilogue, "acc[pe]", "nf * PE + pe", self.name)
+        return f"{indent}    for (int pe = 0; pe < PE; pe++) result.v[nf * PE + pe] = {value};\n"
+
+    def products(self, indent: str, element: str, weight: str) -> str:
+        """The unrolled PE x SIMD multiply-adds of one cycle (`element`, `weight`: C++ in s and pe),
+        the loop order following `rows_inner`; the window operand is offset to unsigned here."""
+        operand = f"{self.name}_x_t({element} - ({self.x_offset}))" if self.x_offset else element
         outer, inner = ("s", "pe") if self.rows_inner else ("pe", "s")
         bound = {"s": "SIMD", "pe": "PE"}
-        i = " " * 16
-        return (f"{i}if (sf == 0) {{\n"
-                f"{i}    for (int pe = 0; pe < PE; pe++) acc[pe] = {start};\n"
-                f"{i}}}\n"
-                f"{i}for (int {outer} = 0; {outer} < {bound[outer]}; {outer}++) {{\n"
+        i = indent
+        return (f"{i}for (int {outer} = 0; {outer} < {bound[outer]}; {outer}++) {{\n"
                 f"#pragma HLS UNROLL\n"
                 f"{i}    for (int {inner} = 0; {inner} < {bound[inner]}; {inner}++) {{\n"
                 f"#pragma HLS UNROLL\n"
                 f"{i}        acc[pe] += nnf::mul<{self.name}_prod_t>({operand}, {weight});\n"
                 f"{i}    }}\n"
-                f"{i}}}\n"
-                f"{i}if (sf == SF - 1) {{\n"
-                f"{i}    for (int pe = 0; pe < PE; pe++) result.v[nf * PE + pe] = {value};\n"
                 f"{i}}}\n")
 
     def emit(self) -> str:
@@ -198,12 +220,13 @@ class MVU(Stage):
         epi = "; ".join(e.comment() for e in self.epilogue) or "none (the accumulator is the output)"
         tables = "".join(f"    {t}\n" for t in chain_tables(self.epilogue, self.name))   # declared before the pragmas
         order = "rows innermost" if self.rows_inner else "window elements innermost"
+        notes = "".join(f"// Note: {n}\n" for n in self.notes)     # e.g. why an annotated layer stays dense
         return f"""\
 // {self.name}: {self.describe()} over {g.out_pixels} output pixel(s) as a matrix-vector unit of {self.rows} rows x
 // {g.window} window elements{" (each row reads its own group's window)" if lanes else ""}. PE={self.pe} rows x SIMD={self.simd} elements per cycle
 // ({order}): NF={nf} x SF={sf} cycles per pixel. Accumulator {self.acc_type}: the proven range
 // [{self.acc_range[0]}, {self.acc_range[1]}]. Epilogue of each finished row: {epi}.
-{self.signature()} {{
+{notes}{self.signature()} {{
     constexpr int PIXELS = {g.out_pixels}, PE = {self.pe}, SIMD = {self.simd}, NF = {nf}, SF = {sf};
 {tables}{chr(10).join(self._pragmas())}
 {cache}    {self.name}_acc_t acc[PE] = {{}};   // set from the bias at each row fold's first cycle

@@ -89,7 +89,7 @@ def _why_not(units: list[_Unit], target: int, part: Part) -> str:
         slow = max(units, key=lambda u: u.fastest)
         stage, (_, _, pe, simd, _) = slow.stage, slow.rows[0]
         window = stage.window_stage if isinstance(stage, MVU) else None
-        why = " (its window generator reads one padded pixel per cycle)" \
+        why = " (its window generator reads one pixel per cycle)" \
             if window is not None and window.cycles(pe, simd) >= stage.cycles(pe, simd) else ""
         return f"stage '{stage.name}' ({stage.describe()}) at its fastest, {slow.fastest:,} cycles per frame{why}"
     if not kind:

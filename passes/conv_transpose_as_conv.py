@@ -21,6 +21,7 @@ from typing import ClassVar
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node
 from compiler.passes import Pass, PassResult, register_pass
+from passes.depth_to_space import depth_to_space
 
 
 def _rewritable(node: Node) -> bool:
@@ -37,7 +38,6 @@ def _rewrite(graph: Graph, node: Node) -> None:
     x, w = node.inputs[0], node.inputs[1]
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     cin, cout, kh, kw = w.shape
-    batch, _, h, wd = x.shape
     weight = graph.add_weight(f"{w.name}.as_conv", w.data.detach().permute(1, 2, 3, 0).reshape(cout * kh * kw, cin, 1, 1))
     inputs = [x, weight]
     if bias is not None:
@@ -45,13 +45,7 @@ def _rewrite(graph: Graph, node: Node) -> None:
     common = {"before": node, "source": node.source}
     conv = graph.create_node("conv", inputs, {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1], "groups": 1},
                              name=node.name, **common)
-    split = graph.create_node("reshape", [conv.output], {"shape": [batch, cout, kh, kw, h, wd]},
-                              name=f"{node.name}.taps", **common)
-    moved = graph.create_node("permute", [split.output], {"dims": [0, 1, 4, 2, 5, 3]},
-                              name=f"{node.name}.interleave", **common)
-    joined = graph.create_node("reshape", [moved.output], {"shape": [batch, cout, h * kh, wd * kw]},
-                               name=f"{node.name}.depth_to_space", **common)
-    graph.replace_all_uses(node.output, joined.output)
+    graph.replace_all_uses(node.output, depth_to_space(conv.output, (kh, kw), node))
 
 
 @register_pass("conv-transpose-as-conv")

@@ -27,6 +27,7 @@ import torch
 from compiler.context import DEFAULT_CONTEXT, PassContext
 from compiler.ir import Graph, Node
 from compiler.passes import Pass, PassResult, register_pass
+from passes.depth_to_space import depth_to_space
 
 NEAREST = ("nearest", "nearest-exact")
 
@@ -71,7 +72,7 @@ def _kernels(mode: str, sh: int, sw: int) -> torch.Tensor:
 def _rewrite(graph: Graph, node: Node) -> None:
     x, mode = node.inputs[0], node.attrs["mode"]
     sh, sw = _factors(node)
-    batch, channels, h, w = x.shape
+    channels = x.shape[1]
     common = {"before": node, "source": node.source}
     kernels = _kernels(mode, sh, sw)
     weight = graph.add_weight(f"{node.name}.phases", kernels.repeat(channels, 1, 1, 1))
@@ -81,13 +82,7 @@ def _rewrite(graph: Graph, node: Node) -> None:
                                    name=f"{node.name}.edge", **common).output
     conv = graph.create_node("conv", [source, weight], {"stride": [1, 1], "padding": [0, 0], "dilation": [1, 1],
                                                         "groups": channels}, name=node.name, **common)
-    split = graph.create_node("reshape", [conv.output], {"shape": [batch, channels, sh, sw, h, w]},
-                              name=f"{node.name}.taps", **common)
-    moved = graph.create_node("permute", [split.output], {"dims": [0, 1, 4, 2, 5, 3]},
-                              name=f"{node.name}.interleave", **common)
-    joined = graph.create_node("reshape", [moved.output], {"shape": [batch, channels, h * sh, w * sw]},
-                               name=f"{node.name}.depth_to_space", **common)
-    graph.replace_all_uses(node.output, joined.output)
+    graph.replace_all_uses(node.output, depth_to_space(conv.output, (sh, sw), node))
 
 
 @register_pass("resize-as-conv")

@@ -40,6 +40,7 @@ bench: install
 	$(PYTHON) bench/sweep.py
 	$(PYTHON) bench/hls.py --quick
 	$(PYTHON) bench/hls_sparsity.py
+	$(PYTHON) bench/hls_block_conv.py
 
 docs: install
 	$(PYTHON) docs/generate_reference.py

@@ -133,6 +133,15 @@ def test_noise_is_seeded_and_each_run_draws_new_read_noise():
     assert torch.equal(quiet.run(x)[0], quiet.run(x)[0])   # programming noise is fixed at programming
 
 
+def test_scratch_buffers_are_reused_and_grow():
+    from backends.crossbar.scratch import Scratch
+    scratch = Scratch()
+    a = scratch("x", (4, 8))
+    assert scratch("x", (2, 3)).data_ptr() == a.data_ptr() and scratch.nbytes() == 4 * 8 * 4
+    assert scratch("x", (8, 8)).shape == (8, 8) and scratch.nbytes() == 8 * 8 * 4
+    assert scratch("x", (2,), torch.float64).dtype == torch.float64
+
+
 def test_pcm_drift_shrinks_outputs_and_compensation_restores_them():
     graph, x = mixed_graph()
     exact = interpret(graph, x)[0]

@@ -24,6 +24,7 @@ from backends.crossbar import patches
 from backends.crossbar.conductance import LevelTables, ReadCondition, effective
 from backends.crossbar.devices import DeviceModel
 from backends.crossbar.mapping import LayerMapping
+from backends.crossbar.scratch import Scratch
 from backends.crossbar.tiles import (Converters, TileArrays, build_arrays, dac_planes, mvm_into,
                                      sliced_matrices, target_levels)
 
@@ -45,6 +46,7 @@ class CrossbarSimulator:
         self.tables = LevelTables(device, converters.cell_levels)
         self.device, self.converters, self.condition, self.seed = device, converters, condition, seed
         self.arrays: dict[Node, TileArrays] = {node: build_arrays(m) for node, m in mappings.items()}
+        self.scratch = Scratch()   # per-chunk temporaries, reused across chunks and layers
         self.order = {node: i for i, node in enumerate(mappings)}
         self.read_gen = torch.Generator().manual_seed(seed * 7919 + 17)
         self.absorbed = {n for n in graph.nodes if n.op == "fake_quant" and n.outputs[0].users
@@ -73,7 +75,7 @@ class CrossbarSimulator:
                 a, b = a[:, :rows, :cols], b[:, :rows] if m.spec.signed == "offset" else b[:, :rows, :cols]
                 g_eff, gain = effective(a, b, arrays.adc_slice[first:last, :cols], m.spec.signed == "offset",
                                         self.device, self.tables, self.condition, gens)
-            mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype)
+            mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype, self.scratch)
         return out[:, :-1]
 
     def layer_vectors(self, node: Node, x: torch.Tensor):

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import torch
 
 from backends.crossbar.mapping import LayerMapping
+from backends.crossbar.scratch import Scratch
 
-CHUNK_ELEMENTS = 1 << 22   # floats per matmul operand chunk: bounds peak memory per layer
+CHUNK_ELEMENTS = 1 << 20   # floats per matmul operand chunk: bounds peak memory per layer
 
 
 @dataclass
@@ -137,13 +138,17 @@ def adc_steps(rows_used: torch.Tensor, conv: Converters, vmax: int) -> torch.Ten
 def dac_planes(codes: torch.Tensor, qmin: int, qmax: int, conv: Converters) -> torch.Tensor:
     """Input codes [N, inputs] -> DAC levels per cycle [S, N, inputs + 1] (a zero column appended
     for unused rows); an ideal ADC takes the whole codes in one cycle."""
-    padded = torch.cat([codes, codes.new_zeros(codes.shape[0], 1)], dim=1)
     if conv.adc_bits == 0:
-        return padded.unsqueeze(0)
-    small = torch.int8 if conv.dac_bits < 8 else torch.int16
-    ints = padded.to(torch.int32)
-    return torch.stack([(ints >> shift if signed else (ints >> shift) & ((1 << bits) - 1)).to(small)
-                        for shift, bits, signed in input_cycles(qmin, qmax, conv.dac_bits)])
+        return torch.cat([codes, codes.new_zeros(codes.shape[0], 1)], dim=1).unsqueeze(0)
+    cycles = input_cycles(qmin, qmax, conv.dac_bits)
+    ints = codes.to(torch.int16 if -2 ** 15 <= qmin and qmax < 2 ** 15 else torch.int32)
+    planes = torch.empty((len(cycles), codes.shape[0], codes.shape[1] + 1),
+                         dtype=torch.int8 if conv.dac_bits < 8 else torch.int16)
+    planes[:, :, -1] = 0
+    for plane, (shift, bits, signed) in zip(planes[:, :, :-1], cycles):
+        level = ints >> shift
+        torch.bitwise_and(level, (1 << bits) - 1, out=plane) if not signed else plane.copy_(level)
+    return planes
 
 
 def _row_runs(row_index: torch.Tensor) -> list[tuple[int, int]]:
@@ -160,46 +165,58 @@ def _row_runs(row_index: torch.Tensor) -> list[tuple[int, int]]:
 
 def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arrays: TileArrays, first: int,
              g_eff: torch.Tensor, conv: Converters, gain: torch.Tensor | None = None,
-             dtype: torch.dtype = torch.float32) -> None:
+             dtype: torch.dtype = torch.float32, scratch: Scratch | None = None) -> None:
     """Adds the products of tiles [first, first + len(g_eff)) to out [N, outputs + 1] (float64).
     g_eff may cover only the first rows and ADC columns of the tiles (the rest unused).
 
     planes: the inputs' DAC levels per cycle from `dac_planes`. Tiles that share their rows are
-    read by one matmul over their concatenated columns (each input vector gathered once)."""
+    read by one matmul over their concatenated columns (each input vector gathered once). The
+    conductances are divided by their tile's ADC step before the product (a power of two: the
+    currents come out divided exactly), so the ADC is a rounding and a clip of the product; the
+    cycles are shifted and added in integer codes by one small matmul, and the step joins the
+    slice shift and the drift gain in one float64 factor per column."""
+    scratch = scratch or Scratch()
     n_total, cycles_n = planes.shape[1], planes.shape[0]
     tiles, rows, adc = g_eff.shape
     ideal = conv.adc_bits == 0
-    cycles = [(0, 0, False)] if ideal else input_cycles(qmin, qmax, conv.dac_bits)
     step = torch.ones(tiles)
+    column_gain = arrays.adc_shift[first:first + tiles, :adc]
     if not ideal:
+        cycles = input_cycles(qmin, qmax, conv.dac_bits)
         vmax = max((1 << b) - 1 if not s else 1 << (b - 1) for _, b, s in cycles)
         step = adc_steps(arrays.rows_used[first:first + tiles], conv, vmax)
         lo, hi = -(2 ** (conv.adc_bits - 1)), 2 ** (conv.adc_bits - 1) - 1
-        # the cycle sum stays exact in float32 while its bound fits the 24-bit mantissa
-        bound = 2 ** (conv.adc_bits - 1) * float(step.max()) * sum(2.0 ** shift for shift, _, _ in cycles)
+        # the cycle sum of ADC codes stays exact in float32 while its bound fits the 24-bit mantissa
+        bound = 2 ** (conv.adc_bits - 1) * sum(2.0 ** shift for shift, _, _ in cycles)
         sum_dtype = torch.float32 if bound < 2 ** 24 else torch.float64
-    column_gain = arrays.adc_shift[first:first + tiles, :adc]
+        cycle_weights = torch.tensor([[2.0 ** shift for shift, _, _ in cycles]], dtype=sum_dtype)
+        column_gain = column_gain * step.double().view(tiles, 1)
     if gain is not None:
         column_gain = column_gain * gain.double().view(tiles, 1)
+    inverse_step = 1.0 / step
     for a, b in _row_runs(arrays.row_index[first:first + tiles, :rows]):
         k = b - a
-        row_index = arrays.row_index[first + a, :rows]
-        weights = g_eff[a:b].permute(1, 0, 2).reshape(rows, k * adc).to(dtype)   # [R, k * A]
+        used = int(arrays.rows_used[first + a:first + b].max())   # the rows this run reads
+        row_index = arrays.row_index[first + a, :used]
+        r0 = int(row_index[0])
+        contiguous = torch.equal(row_index, torch.arange(r0, r0 + used))
+        weights = scratch("weights", (used, k, adc), dtype)   # [R, k * A], over the ADC steps
+        torch.mul(g_eff[a:b, :used].permute(1, 0, 2), inverse_step[a:b].view(1, k, 1), out=weights)
+        weights = weights.view(used, k * adc)
         flat_out = arrays.adc_out[first + a:first + b, :adc].flatten()
-        run_step = step[a:b].view(1, 1, k, 1)
         run_gain = column_gain[a:b].reshape(1, k * adc)
-        chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (rows + k * adc)))
+        chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (used + k * adc)))
         for start in range(0, n_total, chunk):
             block = planes[:, start:start + chunk]
             n = block.shape[1]
-            x = block.reshape(cycles_n * n, -1).index_select(1, row_index).to(dtype)   # [S * n, R]
-            current = (x @ weights).float().view(cycles_n, n, k, adc)
+            x = scratch("inputs", (cycles_n, n, used), dtype)   # [S, n, R]
+            x.copy_(block[:, :, r0:r0 + used] if contiguous else block.index_select(2, row_index))
+            current = torch.mm(x.view(cycles_n * n, used), weights, out=scratch("currents", (cycles_n * n, k * adc), dtype))
+            current = current.float()
+            z = scratch("sums", (n, k * adc), torch.float64)
             if ideal:
-                z = current[0].double()
+                z.copy_(current)
             else:
-                current = current.div_(run_step).round_().clamp_(lo, hi).mul_(run_step)
-                z = torch.zeros((n, k, adc), dtype=sum_dtype)
-                for c, (shift, _, _) in enumerate(cycles):
-                    z.add_(current[c], alpha=2.0 ** shift)
-                z = z.double()
-            out[start:start + n].index_add_(1, flat_out, z.view(n, k * adc).mul_(run_gain))
+                current = current.round_().clamp_(lo, hi).to(sum_dtype)
+                z.copy_(torch.mm(cycle_weights, current.view(cycles_n, n * k * adc)).view(n, k * adc))
+            out[start:start + n].index_add_(1, flat_out, z.mul_(run_gain))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from backends.crossbar.mapping import LayerMapping
+from backends.crossbar.mapping import LayerMapping, Piece
 from backends.crossbar.scratch import Scratch
 
 CHUNK_ELEMENTS = 1 << 20   # floats per matmul operand chunk: bounds peak memory per layer
@@ -85,28 +85,51 @@ def sliced_matrices(mapping: LayerMapping) -> list[list[torch.Tensor]]:
     return out
 
 
-def target_levels(mapping: LayerMapping, first: int, last: int,
-                  sliced: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Programmed levels (uint8) of tiles [first, last): (positive, negative) [t, R, A] for
-    differential pairs, or (data [t, R, A], reference [t, R, slices]) for the offset encoding."""
-    spec, slices = mapping.spec, mapping.slices
-    count, rows, adc = last - first, spec.rows, mapping.adc_cols
-    per_adc = mapping.cols_per_output // slices
-    a = torch.zeros((count, rows, adc), dtype=torch.uint8)
-    if spec.signed == "differential":
-        b = torch.zeros_like(a)
-    else:  # unused cells of the used rows hold the zero weight (the offset) like the reference
-        zero = slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits)[0]
-        b = zero.expand(count, rows, slices).clone()
-        a[:] = zero.repeat(adc // slices + 1)[:adc]
+@dataclass
+class PlacedPiece:
+    """A piece and where its weights come from: slices of the group's matrix where the piece's
+    inputs and outputs are consecutive (no copy), index tensors where sparsity left gaps."""
+
+    piece: Piece
+    rows: slice | torch.Tensor
+    outputs: slice | torch.Tensor
+
+
+def _run(index: torch.Tensor) -> slice | torch.Tensor:
+    """A slice for increasing indices without gaps (a piece's rows and outputs increase)."""
+    if not len(index):
+        return index
+    start, stop = int(index[0]), int(index[-1]) + 1
+    return slice(start, stop) if stop - start == len(index) else index
+
+
+def tile_pieces(mapping: LayerMapping) -> list[list[PlacedPiece]]:
+    """The pieces on each tile of the layer."""
+    by_tile: list[list[PlacedPiece]] = [[] for _ in range(mapping.tiles)]
     for p in mapping.pieces:
-        if not first <= p.tile < last:
-            continue
-        c0, n = p.col // per_adc, len(p.outputs) * slices
-        for target, levels in zip((a, b), sliced):
-            block = levels[p.group][p.row_pos:p.row_pos + len(p.rows), p.out_pos * slices:p.out_pos * slices + n]
-            target[p.tile - first, p.row:p.row + len(p.rows), c0:c0 + n] = block
-    return a, b
+        by_tile[p.tile].append(PlacedPiece(p, _run(p.rows), _run(p.outputs)))
+    return by_tile
+
+
+def chunk_parts(mapping: LayerMapping, pieces: list[PlacedPiece], first: int, rows: int, slots: int,
+                count: int) -> torch.Tensor:
+    """The weight part each output slot of tiles [first, first + count) holds, per tile row (int32;
+    conductance.CellTables spreads a part over its slices): [2, count, rows, slots] (max(w, 0),
+    max(-w, 0)) for differential pairs, [count, rows, slots] (w + offset) for the offset encoding,
+    where unused cells of the used rows hold the zero weight (the offset), like the reference.
+    `pieces`: the pieces on those tiles; `rows`, `slots`: the tiles' first rows and output slots
+    (the rest is never read)."""
+    w = torch.zeros((count, rows, slots), dtype=torch.int32)
+    for placed in pieces:
+        p, matrix = placed.piece, mapping.layer.matrices[placed.piece.group]
+        block = matrix[placed.outputs] if isinstance(placed.outputs, slice) else matrix.index_select(0, placed.outputs)
+        block = block[:, placed.rows] if isinstance(placed.rows, slice) else block.index_select(1, placed.rows)
+        s0 = p.col // mapping.cols_per_output
+        w[p.tile - first, p.row:p.row + len(p.rows), s0:s0 + len(p.outputs)] = block.t()
+    if mapping.spec.signed == "differential":
+        positive = w.clamp(min=0)
+        return torch.stack((positive, w.neg_().clamp_(min=0)))
+    return w.add_(mapping.offset)
 
 
 @dataclass(frozen=True)

@@ -51,13 +51,14 @@ def build_arrays(mapping: LayerMapping) -> TileArrays:
     adc_out = torch.full((tiles, adc), groups * outs, dtype=torch.int64)
     adc_shift = torch.zeros((tiles, adc), dtype=torch.float64)
     adc_slice = torch.zeros((tiles, adc), dtype=torch.int64)
-    shifts = 2.0 ** (torch.arange(mapping.slices, dtype=torch.float64) * spec.cell_bits)
+    column = torch.arange(adc) % mapping.slices          # the slice of each ADC column of a full tile
+    shifts = 2.0 ** (column.double() * spec.cell_bits)
     for p in mapping.pieces:
         c0, n = p.col // per_adc, len(p.outputs) * mapping.slices
         row_index[p.tile, p.row:p.row + len(p.rows)] = p.group * ins + p.rows
         adc_out[p.tile, c0:c0 + n] = (p.group * outs + p.outputs).repeat_interleave(mapping.slices)
-        adc_shift[p.tile, c0:c0 + n] = shifts.repeat(len(p.outputs))
-        adc_slice[p.tile, c0:c0 + n] = torch.arange(mapping.slices).repeat(len(p.outputs))
+        adc_shift[p.tile, c0:c0 + n] = shifts[:n]
+        adc_slice[p.tile, c0:c0 + n] = column[:n]
     adc_used = (adc_out < groups * outs).sum(dim=1)
     return TileArrays(row_index, adc_out, adc_shift, adc_slice, torch.tensor(mapping.rows_used, dtype=torch.int64),
                       adc_used, groups * ins, groups * outs)

@@ -133,6 +133,49 @@ def test_noise_is_seeded_and_each_run_draws_new_read_noise():
     assert torch.equal(quiet.run(x)[0], quiet.run(x)[0])   # programming noise is fixed at programming
 
 
+def _pair_read_spread(monkeypatch, combine: bool, device) -> torch.Tensor:
+    """Read noise of differential pairs (no programming noise): the spread of g_eff around the
+    pair's target difference, per (positive level, negative level) combination."""
+    from backends.crossbar import conductance
+    if not combine:
+        monkeypatch.setattr(conductance, "PAIR_READ_MAX", -1.0)   # every cell draws its own read noise
+    tables = conductance.LevelTables(device, 4)
+    cells = tables.cells(4, 1)                                # one 2-bit slice: part value = level
+    levels = torch.arange(4, dtype=torch.int32)
+    grid = torch.stack(torch.meshgrid(levels, levels, indexing="ij")).reshape(2, 1, 1, 16)
+    parts = grid.expand(2, 4, 4096, 16).contiguous()           # every combination, 4 x 4096 times
+    gens = tuple(torch.Generator().manual_seed(s) for s in (1, 2, 3))
+    g_eff, _ = conductance.effective(parts, None, torch.zeros(4, 16, dtype=torch.int64), device, cells,
+                                     conductance.ReadCondition(0.0, False), gens)
+    target = cells.target[grid[0, 0, 0]][:, 0] - cells.target[grid[1, 0, 0]][:, 0]
+    return (g_eff - target).reshape(-1, 16).std(dim=0)
+
+
+def test_a_pairs_read_noise_drawn_once_has_the_spread_of_two_cell_draws(monkeypatch):
+    from backends.crossbar.conductance import pair_read_combines
+    from backends.crossbar.devices import PRESETS
+    device = PRESETS["reram"].scaled(programming=0.0, read=10.0)    # 10% read noise, no programming noise
+    assert pair_read_combines(device) and pair_read_combines(PRESETS["reram"])
+    assert not pair_read_combines(PRESETS["pcm"])                   # 1/f noise up to 0.8: clamped per cell
+    assert not pair_read_combines(PRESETS["reram"].scaled(read=20.0))
+    per_pair = _pair_read_spread(monkeypatch, True, device)
+    per_cell = _pair_read_spread(monkeypatch, False, device)
+    step = (device.g_max - device.g_min) / 3
+    targets = (device.g_min + torch.arange(4) * step) / step
+    expected = 0.1 * torch.sqrt(targets.view(4, 1) ** 2 + targets.view(1, 4) ** 2).flatten()
+    assert torch.allclose(per_pair, expected, rtol=0.03)             # 16384 draws per combination
+    assert torch.allclose(per_cell, expected, rtol=0.03)
+
+
+def test_scratch_buffers_are_reused_and_grow():
+    from backends.crossbar.scratch import Scratch
+    scratch = Scratch()
+    a = scratch("x", (4, 8))
+    assert scratch("x", (2, 3)).data_ptr() == a.data_ptr() and scratch.nbytes() == 4 * 8 * 4
+    assert scratch("x", (8, 8)).shape == (8, 8) and scratch.nbytes() == 8 * 8 * 4
+    assert scratch("x", (2,), torch.float64).dtype == torch.float64
+
+
 def test_pcm_drift_shrinks_outputs_and_compensation_restores_them():
     graph, x = mixed_graph()
     exact = interpret(graph, x)[0]

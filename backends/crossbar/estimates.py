@@ -69,9 +69,12 @@ def conductance_sum(mapping: LayerMapping, device: DeviceModel) -> float:
     spec, slices = mapping.spec, mapping.slices
     levels = 0
     if spec.signed == "differential":  # zeros hold level 0, so every nonzero weight counts once
-        magnitudes = mapping.layer.matrices.flatten().long().abs()
-        per_value = slice_levels(torch.arange(int(magnitudes.max()) + 1), slices, spec.cell_bits).sum(dim=1)
-        levels = int((torch.bincount(magnitudes) * per_value).sum())
+        codes = mapping.layer.matrices.flatten()
+        low = int(codes.min()) if codes.numel() else 0
+        counts = torch.bincount(codes.to(torch.int32) - low)          # of each code low, low + 1, ...
+        magnitudes = (torch.arange(len(counts)) + low).abs()
+        per_value = slice_levels(magnitudes, slices, spec.cell_bits).sum(dim=1)
+        levels = int((counts * per_value).sum())
     for part in sliced_matrices(mapping) if spec.signed == "offset" else ():
         for p in mapping.pieces:
             block = part[p.group][p.row_pos:p.row_pos + len(p.rows),

@@ -103,6 +103,16 @@ def _chunks(index: torch.Tensor, size: int) -> list[tuple[int, torch.Tensor]]:
     return [(i, index[i:i + size]) for i in range(0, len(index), size)]
 
 
+def _occupied(nonzero: torch.Tensor, outs: torch.Tensor, rows: torch.Tensor, out_chunk: int,
+              row_chunk: int) -> list[list[bool]]:
+    """Whether each (output chunk, row chunk) block of the kept matrix holds a nonzero weight."""
+    kept = nonzero.index_select(0, outs).index_select(1, rows)
+    n_out, n_row = -(-len(outs) // out_chunk), -(-len(rows) // row_chunk)
+    padded = torch.zeros((n_out * out_chunk, n_row * row_chunk), dtype=torch.bool)
+    padded[:len(outs), :len(rows)] = kept
+    return padded.view(n_out, out_chunk, n_row, row_chunk).any(dim=3).any(dim=1).tolist()
+
+
 def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
     where = f"layer '{layer.node.name}' ({layer.node.op})"
     slices, offset = slice_count(layer, spec)
@@ -132,9 +142,10 @@ def map_layer(layer: IntegerLayer, spec: TileSpec) -> LayerMapping:
             rows, outs = all_rows, all_outs
         kept_rows.append(rows)
         kept_outputs.append(outs)
-        for row_pos, r in _chunks(rows, spec.rows):
-            for out_pos, o in _chunks(outs, outs_per_tile):
-                if spec.sparse and not bool(matrix[o][:, r].any()):
+        occupied = _occupied(nonzero, outs, rows, outs_per_tile, spec.rows) if spec.sparse else None
+        for i, (row_pos, r) in enumerate(_chunks(rows, spec.rows)):
+            for j, (out_pos, o) in enumerate(_chunks(outs, outs_per_tile)):
+                if occupied is not None and not occupied[j][i]:
                     continue  # only zeros: no cells
                 pieces.append(Piece(g, r, o, row_pos, out_pos))
     sizes = [(len(p.rows), len(p.outputs) * per_output) for p in pieces]

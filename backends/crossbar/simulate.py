@@ -24,10 +24,10 @@ from backends.crossbar import patches
 from backends.crossbar.conductance import LevelTables, ReadCondition, effective
 from backends.crossbar.devices import DeviceModel
 from backends.crossbar.mapping import LayerMapping
-from backends.crossbar.tiles import (Converters, TileArrays, build_arrays, dac_planes, mvm_into,
-                                     sliced_matrices, target_levels)
+from backends.crossbar.scratch import Scratch
+from backends.crossbar.tiles import Converters, TileArrays, build_arrays, chunk_parts, dac_planes, mvm_into, tile_pieces
 
-TILE_CHUNK = 32   # tiles whose conductances exist at once (32 x 256 x 128 cells: 4 MiB per float tensor)
+TILE_CHUNK = 16   # tiles whose conductances exist at once (16 x 256 x 128 cell pairs: 2 MiB per float tensor)
 from compiler.context import DEFAULT_CONTEXT
 from compiler.interpreter import check_inputs
 from compiler.ir import Graph, Node, Value
@@ -45,6 +45,8 @@ class CrossbarSimulator:
         self.tables = LevelTables(device, converters.cell_levels)
         self.device, self.converters, self.condition, self.seed = device, converters, condition, seed
         self.arrays: dict[Node, TileArrays] = {node: build_arrays(m) for node, m in mappings.items()}
+        self.pieces = {node: tile_pieces(m) for node, m in mappings.items()}
+        self.scratch = Scratch()   # per-chunk temporaries, reused across chunks and layers
         self.order = {node: i for i, node in enumerate(mappings)}
         self.read_gen = torch.Generator().manual_seed(seed * 7919 + 17)
         self.absorbed = {n for n in graph.nodes if n.op == "fake_quant" and n.outputs[0].users
@@ -57,23 +59,24 @@ class CrossbarSimulator:
 
         Tiles go in chunks of TILE_CHUNK: their levels, conductances and products are made and
         dropped before the next chunk, so memory stays bounded on any layer size."""
-        m, arrays = self.mappings[node], self.arrays[node]
+        m, arrays, by_tile = self.mappings[node], self.arrays[node], self.pieces[node]
         base = self.seed * 1_000_003 + self.order[node] * 3
         gens = (torch.Generator().manual_seed(base), torch.Generator().manual_seed(base + 1), self.read_gen)
         planes = dac_planes(vectors.reshape(vectors.shape[0], -1).float(), qmin, qmax, self.converters)
         out = torch.zeros((vectors.shape[0], arrays.outputs + 1), dtype=torch.float64)
-        with DEFAULT_CONTEXT.torch_threads(parallel=False):  # many small copies: one thread is fastest
-            sliced = sliced_matrices(m)
+        offset = m.spec.signed == "offset"
+        largest = max(abs(m.layer.wmin), m.layer.wmax) if not offset else m.layer.wmax + m.offset
+        cells = self.tables.cells(largest + 1, m.slices)
         for first in range(0, m.tiles, TILE_CHUNK):
             last = min(m.tiles, first + TILE_CHUNK)
             rows = int(arrays.rows_used[first:last].max())     # cells past these are never read
             cols = int(arrays.adc_used[first:last].max())
-            with DEFAULT_CONTEXT.torch_threads(parallel=False):
-                a, b = target_levels(m, first, last, sliced)
-                a, b = a[:, :rows, :cols], b[:, :rows] if m.spec.signed == "offset" else b[:, :rows, :cols]
-                g_eff, gain = effective(a, b, arrays.adc_slice[first:last, :cols], m.spec.signed == "offset",
-                                        self.device, self.tables, self.condition, gens)
-            mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype)
+            with DEFAULT_CONTEXT.torch_threads(parallel=False):  # elementwise work on small chunks
+                parts = chunk_parts(m, [p for t in range(first, last) for p in by_tile[t]], first, rows,
+                                    cols // m.slices, last - first)
+                g_eff, gain = effective(parts, m.offset if offset else None, arrays.adc_slice[first:last, :cols],
+                                        self.device, cells, self.condition, gens, self.scratch)
+            mvm_into(out, planes, qmin, qmax, arrays, first, g_eff, self.converters, gain, self.dtype, self.scratch)
         return out[:, :-1]
 
     def layer_vectors(self, node: Node, x: torch.Tensor):

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from backends.crossbar.mapping import LayerMapping
+from backends.crossbar.mapping import LayerMapping, Piece
+from backends.crossbar.scratch import Scratch
 
-CHUNK_ELEMENTS = 1 << 22   # floats per matmul operand chunk: bounds peak memory per layer
+CHUNK_ELEMENTS = 1 << 20   # floats per matmul operand chunk: bounds peak memory per layer
 
 
 @dataclass
@@ -50,13 +51,14 @@ def build_arrays(mapping: LayerMapping) -> TileArrays:
     adc_out = torch.full((tiles, adc), groups * outs, dtype=torch.int64)
     adc_shift = torch.zeros((tiles, adc), dtype=torch.float64)
     adc_slice = torch.zeros((tiles, adc), dtype=torch.int64)
-    shifts = 2.0 ** (torch.arange(mapping.slices, dtype=torch.float64) * spec.cell_bits)
+    column = torch.arange(adc) % mapping.slices          # the slice of each ADC column of a full tile
+    shifts = 2.0 ** (column.double() * spec.cell_bits)
     for p in mapping.pieces:
         c0, n = p.col // per_adc, len(p.outputs) * mapping.slices
         row_index[p.tile, p.row:p.row + len(p.rows)] = p.group * ins + p.rows
         adc_out[p.tile, c0:c0 + n] = (p.group * outs + p.outputs).repeat_interleave(mapping.slices)
-        adc_shift[p.tile, c0:c0 + n] = shifts.repeat(len(p.outputs))
-        adc_slice[p.tile, c0:c0 + n] = torch.arange(mapping.slices).repeat(len(p.outputs))
+        adc_shift[p.tile, c0:c0 + n] = shifts[:n]
+        adc_slice[p.tile, c0:c0 + n] = column[:n]
     adc_used = (adc_out < groups * outs).sum(dim=1)
     return TileArrays(row_index, adc_out, adc_shift, adc_slice, torch.tensor(mapping.rows_used, dtype=torch.int64),
                       adc_used, groups * ins, groups * outs)
@@ -84,28 +86,51 @@ def sliced_matrices(mapping: LayerMapping) -> list[list[torch.Tensor]]:
     return out
 
 
-def target_levels(mapping: LayerMapping, first: int, last: int,
-                  sliced: list[list[torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Programmed levels (uint8) of tiles [first, last): (positive, negative) [t, R, A] for
-    differential pairs, or (data [t, R, A], reference [t, R, slices]) for the offset encoding."""
-    spec, slices = mapping.spec, mapping.slices
-    count, rows, adc = last - first, spec.rows, mapping.adc_cols
-    per_adc = mapping.cols_per_output // slices
-    a = torch.zeros((count, rows, adc), dtype=torch.uint8)
-    if spec.signed == "differential":
-        b = torch.zeros_like(a)
-    else:  # unused cells of the used rows hold the zero weight (the offset) like the reference
-        zero = slice_levels(torch.tensor([mapping.offset]), slices, spec.cell_bits)[0]
-        b = zero.expand(count, rows, slices).clone()
-        a[:] = zero.repeat(adc // slices + 1)[:adc]
+@dataclass
+class PlacedPiece:
+    """A piece and where its weights come from: slices of the group's matrix where the piece's
+    inputs and outputs are consecutive (no copy), index tensors where sparsity left gaps."""
+
+    piece: Piece
+    rows: slice | torch.Tensor
+    outputs: slice | torch.Tensor
+
+
+def _run(index: torch.Tensor) -> slice | torch.Tensor:
+    """A slice for increasing indices without gaps (a piece's rows and outputs increase)."""
+    if not len(index):
+        return index
+    start, stop = int(index[0]), int(index[-1]) + 1
+    return slice(start, stop) if stop - start == len(index) else index
+
+
+def tile_pieces(mapping: LayerMapping) -> list[list[PlacedPiece]]:
+    """The pieces on each tile of the layer."""
+    by_tile: list[list[PlacedPiece]] = [[] for _ in range(mapping.tiles)]
     for p in mapping.pieces:
-        if not first <= p.tile < last:
-            continue
-        c0, n = p.col // per_adc, len(p.outputs) * slices
-        for target, levels in zip((a, b), sliced):
-            block = levels[p.group][p.row_pos:p.row_pos + len(p.rows), p.out_pos * slices:p.out_pos * slices + n]
-            target[p.tile - first, p.row:p.row + len(p.rows), c0:c0 + n] = block
-    return a, b
+        by_tile[p.tile].append(PlacedPiece(p, _run(p.rows), _run(p.outputs)))
+    return by_tile
+
+
+def chunk_parts(mapping: LayerMapping, pieces: list[PlacedPiece], first: int, rows: int, slots: int,
+                count: int) -> torch.Tensor:
+    """The weight part each output slot of tiles [first, first + count) holds, per tile row (int32;
+    conductance.CellTables spreads a part over its slices): [2, count, rows, slots] (max(w, 0),
+    max(-w, 0)) for differential pairs, [count, rows, slots] (w + offset) for the offset encoding,
+    where unused cells of the used rows hold the zero weight (the offset), like the reference.
+    `pieces`: the pieces on those tiles; `rows`, `slots`: the tiles' first rows and output slots
+    (the rest is never read)."""
+    w = torch.zeros((count, rows, slots), dtype=torch.int32)
+    for placed in pieces:
+        p, matrix = placed.piece, mapping.layer.matrices[placed.piece.group]
+        block = matrix[placed.outputs] if isinstance(placed.outputs, slice) else matrix.index_select(0, placed.outputs)
+        block = block[:, placed.rows] if isinstance(placed.rows, slice) else block.index_select(1, placed.rows)
+        s0 = p.col // mapping.cols_per_output
+        w[p.tile - first, p.row:p.row + len(p.rows), s0:s0 + len(p.outputs)] = block.t()
+    if mapping.spec.signed == "differential":
+        positive = w.clamp(min=0)
+        return torch.stack((positive, w.neg_().clamp_(min=0)))
+    return w.add_(mapping.offset)
 
 
 @dataclass(frozen=True)
@@ -137,13 +162,17 @@ def adc_steps(rows_used: torch.Tensor, conv: Converters, vmax: int) -> torch.Ten
 def dac_planes(codes: torch.Tensor, qmin: int, qmax: int, conv: Converters) -> torch.Tensor:
     """Input codes [N, inputs] -> DAC levels per cycle [S, N, inputs + 1] (a zero column appended
     for unused rows); an ideal ADC takes the whole codes in one cycle."""
-    padded = torch.cat([codes, codes.new_zeros(codes.shape[0], 1)], dim=1)
     if conv.adc_bits == 0:
-        return padded.unsqueeze(0)
-    small = torch.int8 if conv.dac_bits < 8 else torch.int16
-    ints = padded.to(torch.int32)
-    return torch.stack([(ints >> shift if signed else (ints >> shift) & ((1 << bits) - 1)).to(small)
-                        for shift, bits, signed in input_cycles(qmin, qmax, conv.dac_bits)])
+        return torch.cat([codes, codes.new_zeros(codes.shape[0], 1)], dim=1).unsqueeze(0)
+    cycles = input_cycles(qmin, qmax, conv.dac_bits)
+    ints = codes.to(torch.int16 if -2 ** 15 <= qmin and qmax < 2 ** 15 else torch.int32)
+    planes = torch.empty((len(cycles), codes.shape[0], codes.shape[1] + 1),
+                         dtype=torch.int8 if conv.dac_bits < 8 else torch.int16)
+    planes[:, :, -1] = 0
+    for plane, (shift, bits, signed) in zip(planes[:, :, :-1], cycles):
+        level = ints >> shift
+        torch.bitwise_and(level, (1 << bits) - 1, out=plane) if not signed else plane.copy_(level)
+    return planes
 
 
 def _row_runs(row_index: torch.Tensor) -> list[tuple[int, int]]:
@@ -160,46 +189,58 @@ def _row_runs(row_index: torch.Tensor) -> list[tuple[int, int]]:
 
 def mvm_into(out: torch.Tensor, planes: torch.Tensor, qmin: int, qmax: int, arrays: TileArrays, first: int,
              g_eff: torch.Tensor, conv: Converters, gain: torch.Tensor | None = None,
-             dtype: torch.dtype = torch.float32) -> None:
+             dtype: torch.dtype = torch.float32, scratch: Scratch | None = None) -> None:
     """Adds the products of tiles [first, first + len(g_eff)) to out [N, outputs + 1] (float64).
     g_eff may cover only the first rows and ADC columns of the tiles (the rest unused).
 
     planes: the inputs' DAC levels per cycle from `dac_planes`. Tiles that share their rows are
-    read by one matmul over their concatenated columns (each input vector gathered once)."""
+    read by one matmul over their concatenated columns (each input vector gathered once). The
+    conductances are divided by their tile's ADC step before the product (a power of two: the
+    currents come out divided exactly), so the ADC is a rounding and a clip of the product; the
+    cycles are shifted and added in integer codes by one small matmul, and the step joins the
+    slice shift and the drift gain in one float64 factor per column."""
+    scratch = scratch or Scratch()
     n_total, cycles_n = planes.shape[1], planes.shape[0]
     tiles, rows, adc = g_eff.shape
     ideal = conv.adc_bits == 0
-    cycles = [(0, 0, False)] if ideal else input_cycles(qmin, qmax, conv.dac_bits)
     step = torch.ones(tiles)
+    column_gain = arrays.adc_shift[first:first + tiles, :adc]
     if not ideal:
+        cycles = input_cycles(qmin, qmax, conv.dac_bits)
         vmax = max((1 << b) - 1 if not s else 1 << (b - 1) for _, b, s in cycles)
         step = adc_steps(arrays.rows_used[first:first + tiles], conv, vmax)
         lo, hi = -(2 ** (conv.adc_bits - 1)), 2 ** (conv.adc_bits - 1) - 1
-        # the cycle sum stays exact in float32 while its bound fits the 24-bit mantissa
-        bound = 2 ** (conv.adc_bits - 1) * float(step.max()) * sum(2.0 ** shift for shift, _, _ in cycles)
+        # the cycle sum of ADC codes stays exact in float32 while its bound fits the 24-bit mantissa
+        bound = 2 ** (conv.adc_bits - 1) * sum(2.0 ** shift for shift, _, _ in cycles)
         sum_dtype = torch.float32 if bound < 2 ** 24 else torch.float64
-    column_gain = arrays.adc_shift[first:first + tiles, :adc]
+        cycle_weights = torch.tensor([[2.0 ** shift for shift, _, _ in cycles]], dtype=sum_dtype)
+        column_gain = column_gain * step.double().view(tiles, 1)
     if gain is not None:
         column_gain = column_gain * gain.double().view(tiles, 1)
+    inverse_step = 1.0 / step
     for a, b in _row_runs(arrays.row_index[first:first + tiles, :rows]):
         k = b - a
-        row_index = arrays.row_index[first + a, :rows]
-        weights = g_eff[a:b].permute(1, 0, 2).reshape(rows, k * adc).to(dtype)   # [R, k * A]
+        used = int(arrays.rows_used[first + a:first + b].max())   # the rows this run reads
+        row_index = arrays.row_index[first + a, :used]
+        r0 = int(row_index[0])
+        contiguous = torch.equal(row_index, torch.arange(r0, r0 + used))
+        weights = scratch("weights", (used, k, adc), dtype)   # [R, k * A], over the ADC steps
+        torch.mul(g_eff[a:b, :used].permute(1, 0, 2), inverse_step[a:b].view(1, k, 1), out=weights)
+        weights = weights.view(used, k * adc)
         flat_out = arrays.adc_out[first + a:first + b, :adc].flatten()
-        run_step = step[a:b].view(1, 1, k, 1)
         run_gain = column_gain[a:b].reshape(1, k * adc)
-        chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (rows + k * adc)))
+        chunk = max(1, CHUNK_ELEMENTS // max(1, cycles_n * (used + k * adc)))
         for start in range(0, n_total, chunk):
             block = planes[:, start:start + chunk]
             n = block.shape[1]
-            x = block.reshape(cycles_n * n, -1).index_select(1, row_index).to(dtype)   # [S * n, R]
-            current = (x @ weights).float().view(cycles_n, n, k, adc)
+            x = scratch("inputs", (cycles_n, n, used), dtype)   # [S, n, R]
+            x.copy_(block[:, :, r0:r0 + used] if contiguous else block.index_select(2, row_index))
+            current = torch.mm(x.view(cycles_n * n, used), weights, out=scratch("currents", (cycles_n * n, k * adc), dtype))
+            current = current.float()
+            z = scratch("sums", (n, k * adc), torch.float64)
             if ideal:
-                z = current[0].double()
+                z.copy_(current)
             else:
-                current = current.div_(run_step).round_().clamp_(lo, hi).mul_(run_step)
-                z = torch.zeros((n, k, adc), dtype=sum_dtype)
-                for c, (shift, _, _) in enumerate(cycles):
-                    z.add_(current[c], alpha=2.0 ** shift)
-                z = z.double()
-            out[start:start + n].index_add_(1, flat_out, z.view(n, k * adc).mul_(run_gain))
+                current = current.round_().clamp_(lo, hi).to(sum_dtype)
+                z.copy_(torch.mm(cycle_weights, current.view(cycles_n, n * k * adc)).view(n, k * adc))
+            out[start:start + n].index_add_(1, flat_out, z.mul_(run_gain))

@@ -168,6 +168,18 @@ def test_skip_and_only_select_layers_by_name():
     assert only.stats["blocked_layers"] == 4
 
 
+def test_upsampling_that_reads_one_pixel_per_output_stays_on_blocks():
+    """A kernel == stride transposed conv (and a nearest resize) maps each block to a block of the
+    upsampled map on its own, so the UNet's decoder stays blocked: one cut at the input, one
+    stitch at the output, and still the loop-over-blocks definition."""
+    zoo = build("unet", bilinear_levels=())
+    graph, result = assert_matches_reference(zoo.module, zoo.example_inputs, pattern="hierarchical", grid=2)
+    assert result.stats["layout_conversions"] == 2
+    up = next(n for n in graph.nodes if n.op == "conv_transpose")
+    blocks = 4 * zoo.example_inputs[0].shape[0]                      # 2x2 blocks per sample, in and out
+    assert up.inputs[0].shape[0] == up.outputs[0].shape[0] == blocks
+
+
 def test_chains_are_cut_once_and_the_annotation_round_trips_through_ir_text():
     zoo = build("unet")
     graph, result = blocked_graph(zoo.module, zoo.example_inputs, pattern="hierarchical", grid=2,

@@ -45,6 +45,9 @@ class Rewriter:
             decision = self.decisions.get(node)
             if decision is not None and decision.blocked:
                 self._block_layer(node, decision)
+            elif node.inputs and node.inputs[0] in self.blocked and \
+                    (scale := upsampling(node, self.blocked[node.inputs[0]].plain)) is not None:
+                self._upsample_blocks(node, scale)
             elif (tiling := self._channel_wise_tiling(node)) is not None:
                 self._run_on_blocks(node, tiling)
             else:
@@ -78,6 +81,16 @@ class Rewriter:
         self._retype(node)
         for out, t in zip(node.outputs, plain):
             self.blocked[out] = _Blocked(tiling, t)
+
+    def _upsample_blocks(self, node: Node, scale: tuple[int, int]) -> None:
+        """Each block upsampled on its own is the block of the upsampled map: the grid stays, the
+        blocks grow by the factors (exact: no output pixel reads two blocks)."""
+        held, plain = self.blocked[node.inputs[0]], node.outputs[0].type
+        block = (held.tiling.block[0] * scale[0], held.tiling.block[1] * scale[1])
+        if node.op == "resize":
+            node.attrs["size"] = tuple(block)
+        self._retype(node)
+        self.blocked[node.outputs[0]] = _Blocked(Tiling(held.tiling.grid, block), plain)
 
     def _channel_wise_tiling(self, node: Node) -> Tiling | None:
         """The tiling a non-layer node can run on as it is, or None when it needs whole maps."""
@@ -151,6 +164,25 @@ class Rewriter:
         types = get_op(node.op).infer([None if v is None else v.type for v in node.inputs], node.attrs)
         for out, t in zip(node.outputs, types):
             out.type = t
+
+
+def upsampling(node: Node, x: TensorType) -> tuple[int, int] | None:
+    """The factors of an upsampling of the map `x` whose output pixels each read one input pixel:
+    a transposed convolution whose kernel equals its stride (no padding, dilation or groups) or a
+    nearest resize by whole factors. Such an op runs on blocks exactly; anything that mixes
+    neighbours (bilinear) would change at block edges, so it gets whole maps."""
+    a = node.attrs
+    if len(x.shape) != 4:
+        return None
+    if node.op == "conv_transpose":
+        kernel = tuple(node.inputs[1].shape[2:])
+        plain = a["groups"] == 1 and not any(a["padding"]) and not any(a["output_padding"]) \
+            and all(d == 1 for d in a["dilation"])
+        return tuple(a["stride"]) if plain and len(kernel) == 2 and tuple(a["stride"]) == kernel else None
+    if node.op == "resize" and a["mode"] in ("nearest", "nearest-exact") and len(a["size"]) == 2 \
+            and all(s % n == 0 for s, n in zip(a["size"], x.shape[2:])):
+        return a["size"][0] // x.shape[2], a["size"][1] // x.shape[3]
+    return None
 
 
 def rewrite(graph: Graph, decisions: dict[Node, Decision], padding: str, groups: dict[Node, int]) -> int:

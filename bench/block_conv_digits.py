@@ -29,8 +29,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compiler import compile  # noqa: E402
+from tests.test_prune_digits import BATCH, train  # noqa: E402  (the same training loop as the tests)
 
-BATCH = 50  # the IR has static shapes: every batch has this size
 PATTERNS = {"F8": "pattern=fixed,block=8", "F16": "pattern=fixed,block=16", "H4x4": "pattern=hierarchical,grid=4"}
 PADDINGS = ("zeros", "replicate", "reflect")
 
@@ -52,20 +52,6 @@ def cnn() -> nn.Module:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
     return nn.Sequential(*unit(1, 16), *unit(16, 32), nn.MaxPool2d(2), *unit(32, 64), *unit(64, 64),
                          nn.MaxPool2d(2), *unit(64, 64), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
-
-
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lrs: list[float]) -> None:
-    """One epoch per learning rate (Adam, batches of BATCH)."""
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-    gen = torch.Generator().manual_seed(1)
-    for lr in lrs:
-        for group in opt.param_groups:
-            group["lr"] = lr
-        for idx in torch.randperm(len(y), generator=gen).split(BATCH):
-            if len(idx) == BATCH:
-                opt.zero_grad()
-                F.cross_entropy(model(x[idx]), y[idx]).backward()
-                opt.step()
 
 
 def batch_norm_statistics(module: torch.fx.GraphModule, update: bool) -> None:

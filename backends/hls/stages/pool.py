@@ -12,41 +12,29 @@ Both run once per block of a block-convolution value (its blocks are pooled on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from backends.hls.parts import Part
 from backends.hls.resources import Resources, adder, memory
 from backends.hls.stages.base import Stage
 from backends.hls.stages.epilogue import Elementwise, chain_declarations, chain_expr, chain_resources
-from backends.hls.stages.window import IND, Geometry, Schedule, pixel_read, sweep_loops
+from backends.hls.stages.window import IND, LineBufferStage, pixel_read, sweep_loops
 from backends.hls.types import IntType
 
 
 @dataclass(eq=False)
-class MaxPool(Stage):
+class MaxPool(LineBufferStage):
     kind = "maxpool"
-    geometry: Geometry = None  # type: ignore[assignment]
     epilogue: list[Elementwise] = field(default_factory=list)
 
-    @cached_property
-    def schedule(self) -> Schedule:
-        return Schedule.of(self.geometry)
-
-    def cycles(self, pe=None, simd=None) -> int:
-        pe, _ = self.fold(pe, simd)
-        g = self.geometry
-        return g.blocks * (g.block_pixels - self.schedule.busy) + g.out_pixels * (g.channels // pe)
+    def window_cycles(self, pe: int, simd: int) -> int:
+        return self.geometry.channels // pe
 
     def resources(self, part: Part, pe=None, simd=None) -> Resources:
         pe, _ = self.fold(pe, simd)
         g, bits = self.geometry, self.inputs[0].elem.bits
         k = g.kernel[0] * g.kernel[1]
-        return (memory(g.channels * bits, g.rows * g.width, part)
-                + (adder(bits) * (k - 1) + chain_resources(self.epilogue, part)) * pe
+        return (self.line_buffer(part) + (adder(bits) * (k - 1) + chain_resources(self.epilogue, part)) * pe
                 + Resources(lut=60) + self.stream_resources(part))
-
-    def lead(self) -> float:
-        return self.schedule.first / (self.geometry.blocks * self.geometry.block_pixels)
 
     def describe(self) -> str:
         g = self.geometry

@@ -255,30 +255,47 @@ def tiling_of(stage: Stage) -> TilingAnnotation | None:
 
 
 @dataclass(eq=False)
-class LineBufferWindow(Stage):
-    kind = "window"
+class LineBufferStage(Stage):
+    """A stage that slides windows over its input with a line buffer and `sweep_loops`: a window
+    generator or a max pool. Cycles: pixels - pixels that complete a window + output pixels x the
+    cycles each window takes (`window_cycles`)."""
+
     geometry: Geometry = None  # type: ignore[assignment]
-    pad_code: int = 0
-    rows_inner: bool = False   # lanes words hold element s of lane pe at s * PE + pe (else pe * SIMD + s)
 
     @cached_property
     def schedule(self) -> Schedule:
         return Schedule.of(self.geometry)
 
+    def window_cycles(self, pe: int, simd: int) -> int:
+        raise NotImplementedError
+
     def cycles(self, pe=None, simd=None) -> int:
         pe, simd = self.fold(pe, simd)
         g = self.geometry
-        return g.blocks * (g.block_pixels - self.schedule.busy) + g.out_pixels * g.words_per_window(pe, simd)
+        return g.blocks * (g.block_pixels - self.schedule.busy) + g.out_pixels * self.window_cycles(pe, simd)
+
+    def line_buffer(self, part: Part) -> Resources:
+        g = self.geometry
+        return memory(g.channels * self.inputs[0].elem.bits, g.rows * g.width, part)
+
+    def lead(self) -> float:
+        return self.schedule.first / (self.geometry.blocks * self.geometry.block_pixels)
+
+
+@dataclass(eq=False)
+class LineBufferWindow(LineBufferStage):
+    kind = "window"
+    pad_code: int = 0
+    rows_inner: bool = False   # lanes words hold element s of lane pe at s * PE + pe (else pe * SIMD + s)
+
+    def window_cycles(self, pe: int, simd: int) -> int:
+        return self.geometry.words_per_window(pe, simd)
 
     def resources(self, part: Part, pe=None, simd=None) -> Resources:
         pe, simd = self.fold(pe, simd)
         g, bits = self.geometry, self.inputs[0].elem.bits
         lanes = simd if g.groups == 1 else pe * simd
-        return (memory(g.channels * bits, g.rows * g.width, part)
-                + Resources(lut=60 + 2 * lanes * bits) + self.stream_resources(part))
-
-    def lead(self) -> float:
-        return self.schedule.first / (self.geometry.blocks * self.geometry.block_pixels)
+        return self.line_buffer(part) + Resources(lut=60 + 2 * lanes * bits) + self.stream_resources(part)
 
     def describe(self) -> str:
         g = self.geometry
